@@ -6,4 +6,5 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   // Integration tests start real servers (Temporal, local EMR, moto, Spark); give them room.
   testTimeout: 120_000,
+  setupFiles: ['<rootDir>/test/setup.ts'],
 };

@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { EMRClient } from '@aws-sdk/client-emr';
+import { ApplicationFailure } from '@temporalio/activity';
+import { ASSET_KEY_PATTERN, DayRangeSchema, graph } from '../assets';
+import type { Config } from '../config/config';
+import type {
+  AssetResult,
+  CodeVersion,
+  RecordFailureInput,
+  RecordInput,
+  RunStepInput,
+  RunStepOutcome,
+  SparkifyActivities,
+  UpToDateAnswer,
+  UpToDateCheck,
+} from '../workflows/types';
+import { buildSparkBundle, publishSparkCode } from './code-bundle';
+import { buildSparkSubmitArgs, createEmrStepActivities } from './emr-step';
+import { openLake, s3ClientFor, type Lake } from './lake';
+import { partitionsOf, readManifest, writeRun, UNPARTITIONED } from './manifests';
+import { parseJobReport } from './report';
+
+export interface ActivityDeps {
+  emr: EMRClient;
+  /** For AddJobFlowSteps: SDK retries off, so a retried request can never add a second step. */
+  emrNoRetry: EMRClient;
+  lake: Lake;
+  raw: Lake;
+  codeRoot: Lake;
+  sparkDir: string;
+  now: () => Date;
+}
+
+function emrClient(config: Config, maxAttempts?: number): EMRClient {
+  return new EMRClient({
+    region: config.emr.region,
+    ...(config.emr.endpoint ? { endpoint: config.emr.endpoint } : {}),
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
+}
+
+export function defaultActivityDeps(config: Config): ActivityDeps {
+  const s3 = s3ClientFor({ region: config.emr.region, endpoint: config.s3.endpoint });
+  const open = (uri: string) => openLake(/^[a-z0-9]+:\/\//.test(uri) ? uri : resolve(uri), { s3 });
+  return {
+    emr: emrClient(config),
+    emrNoRetry: emrClient(config, 1),
+    lake: open(config.storage.lake),
+    raw: open(config.storage.raw),
+    codeRoot: open(config.storage.code),
+    sparkDir: resolve(__dirname, '../spark'),
+    now: () => new Date(),
+  };
+}
+
+const STEP_NAME_MAX = 256;
+
+function validateStepInput(input: RunStepInput): void {
+  const problems: string[] = [];
+  if (!ASSET_KEY_PATTERN.test(input.stepKey)) problems.push(`step key "${input.stepKey}"`);
+  for (const a of input.assets) if (!graph.specs.has(a)) problems.push(`asset "${a}" is not in the graph`);
+  if (!DayRangeSchema.safeParse(input.range).success) problems.push(`range ${JSON.stringify(input.range)}`);
+  if (problems.length > 0) {
+    throw ApplicationFailure.nonRetryable(`invalid step input: ${problems.join('; ')}`, 'InvalidStepInput');
+  }
+}
+
+/** A short stable digest: EMR step names and report keys must be bounded and key-safe. */
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export function createActivities(config: Config, overrides: Partial<ActivityDeps> = {}): SparkifyActivities {
+  const deps: ActivityDeps = { ...defaultActivityDeps(config), ...overrides };
+  const { lake, raw, codeRoot } = deps;
+  const emrSteps = createEmrStepActivities({
+    emr: deps.emr,
+    emrNoRetry: deps.emrNoRetry,
+    readReport: async (uri: string) => {
+      const key = uri.startsWith(lake.uri) ? uri.slice(lake.uri.length).replace(/^\/+/, '') : null;
+      const text = key === null ? null : await lake.readText(key);
+      return text === null ? null : JSON.parse(text);
+    },
+  });
+
+  const reportKey = (input: { stepKey: string; range: { start: string; end: string } }, runTag: string) =>
+    `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(runTag)}.json`;
+
+  async function songDataFingerprint(): Promise<string> {
+    const objects = await raw.list('song_data/');
+    const hash = createHash('sha256');
+    for (const o of objects) hash.update(`${o.key}\t${o.size}\t${o.etag}\n`);
+    return hash.digest('hex').slice(0, 32);
+  }
+
+  return {
+    async publishSparkCode(): Promise<CodeVersion> {
+      const bundle = await buildSparkBundle(deps.sparkDir);
+      const published = await publishSparkCode(codeRoot, bundle);
+      return { hash: published.hash, runPy: published.runPy, pyFiles: published.pyFiles };
+    },
+
+    async runStep(input: RunStepInput): Promise<RunStepOutcome> {
+      validateStepInput(input);
+      const reportUri = lake.uriOf(reportKey(input, input.runTag));
+      const jobArgs = ['--assets', input.assets.join(','), '--raw', raw.uri, '--lake', lake.uri];
+      if (input.assets.some((a) => graph.specs.get(a)!.partitioning === 'daily')) {
+        jobArgs.push('--start', input.range.start, '--end', input.range.end);
+      }
+      jobArgs.push('--report', reportUri);
+      // Readable first, unique last: the name is how a later attempt finds this step again.
+      const stepName = `sparkify/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(input.runTag)}`;
+      if (stepName.length > STEP_NAME_MAX) throw ApplicationFailure.nonRetryable('step name too long', 'InvalidStepInput');
+      const result = await emrSteps.runSparkStep({
+        clusterId: config.emr.clusterId,
+        stepName,
+        args: buildSparkSubmitArgs({ runPy: input.code.runPy, pyFiles: input.code.pyFiles, jobArgs }),
+        reportUri,
+        poll: { initialMs: config.emr.pollInitialMs, maxMs: config.emr.pollMaxMs },
+      });
+      return { stepId: result.stepId, adopted: result.adopted, reportUri, logFile: result.logFile };
+    },
+
+    async recordMaterialization(input: RecordInput): Promise<AssetResult[]> {
+      const key = input.outcome.reportUri.slice(lake.uri.length).replace(/^\/+/, '');
+      const text = await lake.readText(key);
+      if (text === null) throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
+      const report = parseJobReport(text, input.outcome.reportUri);
+      const at = deps.now().toISOString();
+      const results: AssetResult[] = [];
+      for (const asset of input.assets) {
+        const assetReport = report.assets[asset];
+        if (!assetReport) throw new Error(`job report ${input.outcome.reportUri} has no entry for ${asset}`);
+        const spec = graph.specs.get(asset)!;
+        for (const partition of partitionsOf(spec.partitioning, input.range)) {
+          await writeRun(lake, asset, partition, {
+            status: 'materialized',
+            at,
+            workflowId: input.workflowId,
+            runKind: input.runKind,
+            step: input.stepKey,
+            stepId: input.outcome.stepId,
+            codeVersion: input.code.hash,
+            range: input.range,
+            rows:
+              partition === UNPARTITIONED || assetReport.rows_per_day === null
+                ? assetReport.rows
+                : (assetReport.rows_per_day[partition] ?? 0),
+            quarantined: assetReport.quarantined,
+            reportUri: input.outcome.reportUri,
+            sourceFingerprint: input.sourceFingerprint,
+          });
+        }
+        results.push({
+          asset,
+          status: 'materialized',
+          step: input.stepKey,
+          stepId: input.outcome.stepId,
+          rows: assetReport.rows,
+          rowsPerDay: assetReport.rows_per_day,
+          quarantined: assetReport.quarantined,
+          durationS: assetReport.duration_s,
+          codeVersion: input.code.hash,
+        });
+      }
+      return results;
+    },
+
+    async recordFailure(input: RecordFailureInput): Promise<void> {
+      const at = deps.now().toISOString();
+      for (const asset of input.assets) {
+        for (const partition of partitionsOf(graph.specs.get(asset)!.partitioning, input.range)) {
+          await writeRun(lake, asset, partition, {
+            status: 'failed',
+            at,
+            workflowId: input.workflowId,
+            runKind: input.runKind,
+            step: input.stepKey,
+            stepId: input.stepId,
+            codeVersion: input.code.hash,
+            range: input.range,
+            reason: input.reason,
+            logFile: input.logFile,
+          });
+        }
+      }
+    },
+
+    async checkSongDataUnchanged(input: UpToDateCheck): Promise<UpToDateAnswer> {
+      const fingerprint = await songDataFingerprint();
+      const upToDate: string[] = [];
+      for (const asset of input.assets) {
+        const manifest = await readManifest(lake, asset, UNPARTITIONED);
+        if (manifest?.lastSuccess?.sourceFingerprint === fingerprint) upToDate.push(asset);
+      }
+      return { fingerprint, upToDate };
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { AssetSpecSchema, type AssetSpec } from './graph';
+
+/** Everything derived from the declared graph. Pure functions: workflow code imports them too. */
+
+export class GraphError extends Error {
+  override name = 'GraphError';
+}
+
+export interface AssetGraph {
+  /** Assets in a topological order (dependencies first; ties keep declaration order). */
+  readonly order: readonly string[];
+  readonly specs: ReadonlyMap<string, AssetSpec>;
+  readonly downstream: ReadonlyMap<string, readonly string[]>;
+}
+
+export function buildGraph(declared: readonly unknown[]): AssetGraph {
+  const parsed = z.array(AssetSpecSchema).safeParse(declared);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GraphError(`invalid asset declaration at ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const specs = new Map<string, AssetSpec>();
+  for (const spec of parsed.data) {
+    if (specs.has(spec.key)) throw new GraphError(`asset "${spec.key}" is declared twice`);
+    specs.set(spec.key, spec);
+  }
+  const downstream = new Map<string, string[]>([...specs.keys()].map((k) => [k, []]));
+  for (const spec of specs.values()) {
+    for (const dep of spec.deps) {
+      if (!specs.has(dep)) throw new GraphError(`asset "${spec.key}" depends on unknown asset "${dep}"`);
+      downstream.get(dep)!.push(spec.key);
+    }
+  }
+  const stepPartitioning = new Map<string, AssetSpec>();
+  for (const spec of specs.values()) {
+    const first = stepPartitioning.get(spec.step);
+    if (first && first.partitioning !== spec.partitioning) {
+      throw new GraphError(
+        `step "${spec.step}" produces "${first.key}" (${first.partitioning}) and "${spec.key}" (${spec.partitioning}); assets of one step must share their partitioning`,
+      );
+    }
+    stepPartitioning.set(spec.step, first ?? spec);
+  }
+  return { order: topologicalOrder(specs), specs, downstream };
+}
+
+/** Kahn's algorithm; on a cycle, names the assets on it. */
+function topologicalOrder(specs: ReadonlyMap<string, AssetSpec>): string[] {
+  const remaining = new Map([...specs.values()].map((s) => [s.key, new Set(s.deps)]));
+  const order: string[] = [];
+  while (remaining.size > 0) {
+    const ready = [...remaining.entries()].filter(([, deps]) => deps.size === 0).map(([k]) => k);
+    if (ready.length === 0) {
+      throw new GraphError(`the asset graph has a cycle through: ${findCycle(remaining).join(' -> ')}`);
+    }
+    for (const key of ready) {
+      order.push(key);
+      remaining.delete(key);
+      for (const deps of remaining.values()) deps.delete(key);
+    }
+  }
+  return order;
+}
+
+function findCycle(remaining: Map<string, Set<string>>): string[] {
+  const start = remaining.keys().next().value as string;
+  const path: string[] = [];
+  let node = start;
+  while (!path.includes(node)) {
+    path.push(node);
+    node = [...remaining.get(node)!].find((d) => remaining.has(d))!;
+  }
+  return [...path.slice(path.indexOf(node)), node];
+}
+
+function closure(graph: AssetGraph, start: string, next: (key: string) => readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const stack = [start];
+  while (stack.length > 0) {
+    const key = stack.pop()!;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    stack.push(...next(key));
+  }
+  return seen;
+}
+
+export function upstreamOf(graph: AssetGraph, key: string): Set<string> {
+  return closure(graph, key, (k) => graph.specs.get(k)!.deps);
+}
+
+export function downstreamOf(graph: AssetGraph, key: string): Set<string> {
+  return closure(graph, key, (k) => graph.downstream.get(k)!);
+}
+
+const TERM = /^(\+?)([a-z][a-z0-9_]*)(\+?)$/;
+
+/**
+ * Dagster-style selection: comma-separated terms, each `*` (all), `name`, `+name` (with
+ * everything upstream), `name+` (with everything downstream) or `+name+`.
+ * Returns the selected assets in topological order.
+ */
+export function selectAssets(graph: AssetGraph, selection: string): string[] {
+  const terms = selection
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+  if (terms.length === 0) {
+    throw new GraphError(`empty selection: name assets (e.g. "songplays", "+songplays", "songs+") or "*" for all`);
+  }
+  const chosen = new Set<string>();
+  for (const term of terms) {
+    if (term === '*') {
+      graph.order.forEach((k) => chosen.add(k));
+      continue;
+    }
+    const match = TERM.exec(term);
+    if (!match) {
+      throw new GraphError(
+        `invalid selection term "${term}": use name, +name, name+, +name+ or *, separated by commas`,
+      );
+    }
+    const [, up, key, down] = match as unknown as [string, string, string, string];
+    if (!graph.specs.has(key)) {
+      throw new GraphError(`unknown asset "${key}" in selection; known assets: ${graph.order.join(', ')}`);
+    }
+    chosen.add(key);
+    if (up) upstreamOf(graph, key).forEach((k) => chosen.add(k));
+    if (down) downstreamOf(graph, key).forEach((k) => chosen.add(k));
+  }
+  return graph.order.filter((k) => chosen.has(k));
+}
+
+export interface StepPlan {
+  /** The step key, shared by the assets it produces together. */
+  readonly key: string;
+  /** Selected assets this step produces, in topological order. */
+  readonly assets: readonly string[];
+  /** Steps of this run that must succeed first. */
+  readonly deps: readonly string[];
+  readonly partitioning: AssetSpec['partitioning'];
+}
+
+/**
+ * The steps that materialize a set of assets, in dependency order. A dependency that is not
+ * selected is taken as already materialized; only selected assets constrain the order.
+ */
+export function planSteps(graph: AssetGraph, assets: readonly string[]): StepPlan[] {
+  const selected = new Set(assets);
+  const byStep = new Map<string, string[]>();
+  for (const key of graph.order) {
+    if (!selected.has(key)) continue;
+    const step = graph.specs.get(key)!.step;
+    byStep.set(step, [...(byStep.get(step) ?? []), key]);
+  }
+  const stepOf = (key: string) => graph.specs.get(key)!.step;
+  return [...byStep.entries()].map(([key, stepAssets]) => {
+    const deps = new Set<string>();
+    for (const asset of stepAssets) {
+      for (const dep of graph.specs.get(asset)!.deps) {
+        if (selected.has(dep) && stepOf(dep) !== key) deps.add(stepOf(dep));
+      }
+    }
+    return {
+      key,
+      assets: stepAssets,
+      deps: [...deps],
+      partitioning: graph.specs.get(stepAssets[0]!)!.partitioning,
+    };
+  });
+}
+
+/** The assets that cannot run because `failed` did not materialize, among `selected`. */
+export function blockedBy(graph: AssetGraph, failed: string, selected: readonly string[]): string[] {
+  const below = downstreamOf(graph, failed);
+  return selected.filter((k) => k !== failed && below.has(k));
+}
+
+export function toMermaid(graph: AssetGraph): string {
+  const lines = ['graph LR'];
+  for (const key of graph.order) {
+    const spec = graph.specs.get(key)!;
+    lines.push(`  ${key}["${key}<br/><small>${spec.partitioning}, step ${spec.step}</small>"]`);
+  }
+  for (const key of graph.order) {
+    for (const dep of graph.specs.get(key)!.deps) lines.push(`  ${dep} --> ${key}`);
+  }
+  return lines.join('\n');
+}

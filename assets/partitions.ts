@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/**
+ * UTC day partitions. Partition keys reach S3 keys and spark-submit arguments, so they are
+ * validated here, strictly, before anything else sees them. Pure: workflow code uses it too.
+ */
+
+const DAY_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const MONTH_RE = /^(\d{4})-(\d{2})$/;
+const DAY_MS = 86_400_000;
+
+function isRealDay(value: string): boolean {
+  const m = DAY_RE.exec(value);
+  if (!m) return false;
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return Number(m[1]) >= 1970 && Number(m[1]) < 2200 && new Date(ms).toISOString().slice(0, 10) === value;
+}
+
+export const DaySchema = z.string().refine(isRealDay, { message: 'expected a UTC day as YYYY-MM-DD' });
+export const MonthSchema = z
+  .string()
+  .refine((v) => MONTH_RE.test(v) && isRealDay(`${v}-01`), { message: 'expected a month as YYYY-MM' });
+
+/** A half-open range of UTC days: [start, end). */
+export const DayRangeSchema = z
+  .object({ start: DaySchema, end: DaySchema })
+  .strict()
+  .refine((r) => r.start < r.end, { message: 'the range is empty: end must be after start' });
+export type DayRange = z.infer<typeof DayRangeSchema>;
+
+export function dayToMs(day: string): number {
+  return Date.parse(`${day}T00:00:00Z`);
+}
+
+export function msToDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+export function addDays(day: string, n: number): string {
+  return msToDay(dayToMs(day) + n * DAY_MS);
+}
+
+export function daysIn(range: DayRange): string[] {
+  const days: string[] = [];
+  for (let d = range.start; d < range.end; d = addDays(d, 1)) days.push(d);
+  return days;
+}
+
+export function nextMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+}
+
+export function monthRange(month: string): DayRange {
+  return { start: `${month}-01`, end: `${nextMonth(month)}-01` };
+}
+
+/** Months from `from` to `to`, both included. */
+export function monthsBetween(from: string, to: string): string[] {
+  const months: string[] = [];
+  for (let m = from; m <= to; m = nextMonth(m)) months.push(m);
+  return months;
+}
+
+export function monthsOf(range: DayRange): string[] {
+  return monthsBetween(range.start.slice(0, 7), addDays(range.end, -1).slice(0, 7));
+}
+
+export function describeRange(range: DayRange): string {
+  return addDays(range.start, 1) === range.end ? range.start : `${range.start}..${addDays(range.end, -1)}`;
+}

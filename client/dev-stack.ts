@@ -1,0 +1,81 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import type { Config } from '../config/config';
+import { startLocalEmr } from '../emr-local';
+import { createWorker } from '../worker/worker';
+import { startTemporalDevServer } from './temporal-server';
+
+export interface DevStack {
+  config: Config;
+  uiUrl: string | null;
+  emrEndpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded stack in one process tree: the Temporal dev server on a persistent SQLite file
+ * (Web UI on its port), the local EMR, and a worker pointed at both. The returned config is the
+ * one a client uses to talk to it.
+ */
+export async function startDevStack(
+  base: Config,
+  opts: { log?: (line: string) => void; ui?: boolean } = {},
+): Promise<DevStack> {
+  const log = opts.log ?? (() => undefined);
+  const stateDir = resolve(base.dev.stateDir);
+  mkdirSync(stateDir, { recursive: true });
+  const temporal = await startTemporalDevServer({
+    dbFile: join(stateDir, 'temporal.db'),
+    port: base.dev.temporalPort,
+    uiPort: base.dev.uiPort,
+    namespace: base.temporal.namespace,
+    logFile: join(stateDir, 'temporal.log'),
+    ui: opts.ui,
+  });
+  log(`temporal dev server on ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
+  let emr: Awaited<ReturnType<typeof startLocalEmr>> | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  try {
+    emr = await startLocalEmr({
+      port: base.dev.emrPort,
+      stateDir: join(stateDir, 'emr'),
+      clusterId: base.emr.clusterId,
+      stepConcurrency: base.concurrency.steps,
+    });
+    log(`local EMR on ${emr.endpoint} (cluster ${emr.clusterId})`);
+    const config: Config = {
+      ...base,
+      temporal: { ...base.temporal, address: temporal.address },
+      emr: { ...base.emr, endpoint: emr.endpoint, clusterId: emr.clusterId },
+    };
+    worker = await createWorker({ config });
+    running = worker.run();
+    log(`worker on task queue ${config.temporal.taskQueue}`);
+    return {
+      config,
+      uiUrl: temporal.uiUrl,
+      emrEndpoint: emr.endpoint,
+      async stop() {
+        worker!.shutdown();
+        await running!.catch(() => undefined);
+        await emr!.close({ killSteps: true });
+        await temporal.stop();
+      },
+    };
+  } catch (err) {
+    if (worker && running) {
+      worker.shutdown();
+      await running.catch(() => undefined);
+    }
+    await emr?.close({ killSteps: true });
+    await temporal.stop();
+    throw err;
+  }
+}
+
+/** Local runs use a short poll: EMR's API quota does not apply to the local server. */
+export function devDefaults(config: Config): Config {
+  return { ...config, emr: { ...config.emr, pollInitialMs: 500, pollMaxMs: 2_000 } };
+}

@@ -1,0 +1,128 @@
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { graph, toMermaid } from '../assets';
+import { openLake, s3ClientFor } from '../activities/lake';
+import { ConfigError, loadConfig, type Config } from '../config/config';
+import { parseRange, parseSelection, UsageError } from './cli-input';
+import { runDemo } from './demo';
+import { devDefaults, startDevStack } from './dev-stack';
+import { renderRun } from './render';
+import { startMaterialize } from './runs';
+import { monthPartitions, readStatus, renderGrid, renderSummary } from './status';
+import { connectClient } from './temporal';
+import { watchRun } from './watch';
+import { MonthSchema } from '../assets/partitions';
+
+const program = new Command()
+  .name('sparkify')
+  .description('Materialize the Sparkify data lake: assets on Temporal, Spark steps on EMR')
+  .option('--config <file>', 'YAML config file (default: $SPARKIFY_CONFIG or ./sparkify.yaml)')
+  .showHelpAfterError();
+
+function config(): Config {
+  return loadConfig({ file: program.opts<{ config?: string }>().config });
+}
+
+program
+  .command('materialize')
+  .description('materialize a selection of assets for a day, a month or a range of days')
+  .requiredOption('--select <selection>', 'assets: name, +name (with upstream), name+ (with downstream), * (all); comma-separated')
+  .option('--day <YYYY-MM-DD>', 'one UTC day')
+  .option('--month <YYYY-MM>', 'a whole month')
+  .option('--from <YYYY-MM-DD>', 'first day (with --to)')
+  .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
+  .option('--json', 'print the result as JSON')
+  .option('--no-wait', 'start (or join) the run and return its workflow id')
+  .action(async (opts: { select: string; day?: string; month?: string; from?: string; to?: string; json?: boolean; wait: boolean }) => {
+    const selection = parseSelection(opts.select);
+    const range = parseRange({ day: opts.day, month: opts.month, from: opts.from, to: opts.to });
+    const cfg = config();
+    const client = await connectClient(cfg);
+    const { handle, joined } = await startMaterialize(client, cfg, { selection, range });
+    if (!opts.json) console.error(`${joined ? 'joined the running' : 'started'} workflow ${handle.workflowId}`);
+    if (!opts.wait) {
+      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, joined }));
+      return;
+    }
+    const result = await watchRun(handle, { live: !opts.json && process.stdout.isTTY === true });
+    console.log(opts.json ? JSON.stringify(result, null, 2) : renderRun(result));
+    if (!result.ok) process.exitCode = 1;
+  });
+
+program
+  .command('status')
+  .description('what is materialized, per asset (and per day with --month), read from the manifests in the lake')
+  .option('--month <YYYY-MM>', 'show an asset × day grid for this month')
+  .option('--lake <uri>', 'lake root (default: the configured storage.lake)')
+  .option('--json', 'print the cells as JSON')
+  .action(async (opts: { month?: string; lake?: string; json?: boolean }) => {
+    if (opts.month !== undefined && !MonthSchema.safeParse(opts.month).success) {
+      throw new UsageError(`--month ${opts.month}: expected YYYY-MM`);
+    }
+    const cfg = config();
+    const lakeUri = opts.lake ?? cfg.storage.lake;
+    const lake = openLake(/^[a-z0-9]+:\/\//.test(lakeUri) ? lakeUri : resolve(lakeUri), {
+      s3: s3ClientFor({ region: cfg.emr.region, endpoint: cfg.s3.endpoint }),
+    });
+    const cells = await readStatus(lake, opts.month ? monthPartitions(opts.month) : undefined);
+    if (opts.json) console.log(JSON.stringify(cells, null, 2));
+    else console.log(opts.month ? renderGrid(cells, opts.month) : renderSummary(cells));
+  });
+
+program
+  .command('assets')
+  .description('the asset graph, as text and as Mermaid')
+  .addOption(new Option('--format <format>', 'output').choices(['text', 'mermaid', 'both']).default('both'))
+  .action((opts: { format: string }) => {
+    if (opts.format !== 'mermaid') {
+      for (const key of graph.order) {
+        const s = graph.specs.get(key)!;
+        const deps = s.deps.length ? ` ← ${s.deps.join(', ')}` : '';
+        console.log(`${key.padEnd(10)} ${s.partitioning.padEnd(13)} step ${s.step.padEnd(12)}${deps}`);
+        console.log(`${''.padEnd(10)} ${s.description}`);
+      }
+    }
+    if (opts.format === 'both') console.log();
+    if (opts.format !== 'text') console.log(toMermaid(graph));
+  });
+
+program
+  .command('dev')
+  .description('the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all')
+  .action(async () => {
+    const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l) });
+    console.log('ready; press Ctrl-C to stop');
+    await new Promise<void>((res) => {
+      process.once('SIGINT', res);
+      process.once('SIGTERM', res);
+    });
+    console.log('stopping ...');
+    await stack.stop();
+  });
+
+program
+  .command('demo')
+  .description('generate a month of data and run the whole graph on the embedded stack with real Spark')
+  .option('--exit', 'stop the stack when the run ends (default on a terminal: keep it up for the Web UI)')
+  .option('--json', 'print the result as JSON')
+  .action(async (opts: { exit?: boolean; json?: boolean }) => {
+    const tty = process.stdout.isTTY === true;
+    const ok = await runDemo(config(), { stay: tty && !opts.exit && !opts.json, live: tty, json: opts.json === true });
+    if (!ok) process.exitCode = 1;
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`sparkify: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`sparkify: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,53 @@
+import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import { describeRange, graph, selectAssets, type DayRange } from '../assets';
+import type { Config } from '../config/config';
+import { materialize } from '../workflows';
+import type { MaterializeInput, RunKind } from '../workflows/types';
+
+/**
+ * Readable and deterministic: the same selection and range give the same id, so starting an
+ * identical materialization while one runs joins it instead of running it twice.
+ */
+export function materializeWorkflowId(selection: string, range: DayRange): string {
+  const assets = selectAssets(graph, selection);
+  const tag = assets.length === graph.order.length ? 'all' : assets.join('+');
+  return `materialize-${tag}-${describeRange(range)}`;
+}
+
+export interface StartedRun {
+  handle: WorkflowHandle<typeof materialize>;
+  joined: boolean;
+}
+
+export async function startMaterialize(
+  client: Client,
+  config: Config,
+  opts: { selection: string; range: DayRange; runKind?: RunKind },
+): Promise<StartedRun> {
+  const workflowId = materializeWorkflowId(opts.selection, opts.range);
+  const input: MaterializeInput = {
+    selection: opts.selection,
+    range: opts.range,
+    runKind: opts.runKind ?? 'manual',
+    maxParallelSteps: config.concurrency.steps,
+  };
+  const joined = await isRunning(client, workflowId);
+  const handle = await client.workflow.start(materialize, {
+    taskQueue: config.temporal.taskQueue,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    memo: { selection: opts.selection, range: opts.range },
+  });
+  return { handle, joined };
+}
+
+/** Only for telling the user; USE_EXISTING is what actually prevents a second run. */
+async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name === 'RUNNING';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,104 @@
+import {
+  ASSETS,
+  buildGraph,
+  graph,
+  GraphError,
+  planSteps,
+  selectAssets,
+  toMermaid,
+  type AssetSpec,
+} from '../assets';
+
+const spec = (key: string, deps: string[], step = key): AssetSpec => ({
+  key,
+  description: key,
+  deps,
+  partitioning: 'daily',
+  source: 'log_data',
+  step,
+});
+
+describe('the declared graph', () => {
+  test('orders every dependency before its dependents', () => {
+    const pos = new Map(graph.order.map((k, i) => [k, i]));
+    for (const s of ASSETS) for (const d of s.deps) expect(pos.get(d)!).toBeLessThan(pos.get(s.key)!);
+    expect(graph.order).toHaveLength(ASSETS.length);
+  });
+
+  test('songs and artists come from one step; songplays waits for it and for users', () => {
+    const steps = planSteps(graph, graph.order);
+    const songTables = steps.find((s) => s.key === 'song_tables')!;
+    expect(songTables.assets).toEqual(['songs', 'artists']);
+    expect(steps.find((s) => s.key === 'songplays')!.deps.sort()).toEqual(['song_tables', 'users']);
+    expect(steps.find((s) => s.key === 'time')!.deps).toEqual([]);
+  });
+
+  test('mermaid output has a node per asset and an edge per dependency', () => {
+    const mermaid = toMermaid(graph);
+    for (const s of ASSETS) {
+      expect(mermaid).toContain(`${s.key}["`);
+      for (const d of s.deps) expect(mermaid).toContain(`${d} --> ${s.key}`);
+    }
+  });
+});
+
+describe('selection', () => {
+  test.each([
+    ['songplays', ['songplays']],
+    ['+songplays', ['songs', 'artists', 'users', 'songplays']],
+    ['songs+', ['songs', 'songplays']],
+    ['+songs+', ['songs', 'songplays']],
+    ['*', ['songs', 'artists', 'users', 'time', 'songplays']],
+    ['time, users', ['users', 'time']],
+    ['songs,songs+', ['songs', 'songplays']],
+  ])('%s selects %j in dependency order', (selection, expected) => {
+    expect(selectAssets(graph, selection)).toEqual(expected);
+  });
+
+  test('a partial multi-asset runs only the selected part of its step', () => {
+    expect(planSteps(graph, selectAssets(graph, 'artists'))).toEqual([
+      { key: 'song_tables', assets: ['artists'], deps: [], partitioning: 'unpartitioned' },
+    ]);
+  });
+
+  test('an unselected upstream does not hold a step back', () => {
+    expect(planSteps(graph, ['songplays'])[0]!.deps).toEqual([]);
+  });
+
+  test.each([
+    ['', /empty selection/],
+    [' , ', /empty selection/],
+    ['plays', /unknown asset "plays".*known assets: songs, artists/],
+    ['song plays', /invalid selection term "song plays"/],
+    ['++songs', /invalid selection term/],
+    ['../etc', /invalid selection term/],
+  ])('%j is refused with a clear error', (selection, message) => {
+    expect(() => selectAssets(graph, selection)).toThrow(GraphError);
+    expect(() => selectAssets(graph, selection)).toThrow(message);
+  });
+});
+
+describe('graph validation', () => {
+  test('a cycle is refused and named', () => {
+    expect(() => buildGraph([spec('a', ['c']), spec('b', ['a']), spec('c', ['b'])])).toThrow(
+      /cycle through: (a -> c -> b -> a|c -> b -> a -> c|b -> a -> c -> b)/,
+    );
+  });
+
+  test('an unknown dependency is refused', () => {
+    expect(() => buildGraph([spec('a', ['ghost'])])).toThrow(/"a" depends on unknown asset "ghost"/);
+  });
+
+  test('a duplicate key is refused', () => {
+    expect(() => buildGraph([spec('a', []), spec('a', [])])).toThrow(/declared twice/);
+  });
+
+  test('a malformed declaration is refused by the schema', () => {
+    expect(() => buildGraph([{ ...spec('a', []), key: 'A/../b' }])).toThrow(/invalid asset declaration at 0.key/);
+  });
+
+  test('assets of one step must share their partitioning', () => {
+    const mixed = [spec('a', [], 'shared'), { ...spec('b', [], 'shared'), partitioning: 'unpartitioned' as const }];
+    expect(() => buildGraph(mixed)).toThrow(/assets of one step must share their partitioning/);
+  });
+});

@@ -1,0 +1,16 @@
+import { loadConfig } from '../config/config';
+import { createWorker } from './worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const worker = await createWorker({ config });
+  console.log(
+    `sparkify worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`,
+  );
+  await worker.run();
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
