@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { ApplicationFailure } from '@temporalio/activity';
-import { ASSET_KEY_PATTERN, DayRangeSchema, graph } from '../assets';
+import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph, monthRange } from '../assets';
 import type { Config } from '../config/config';
 import type {
   AssetResult,
   CodeVersion,
+  PartitionState,
+  PartitionStatesInput,
   RecordFailureInput,
   RecordInput,
   RunStepInput,
@@ -20,6 +22,7 @@ import { buildSparkSubmitArgs, createEmrStepActivities } from './emr-step';
 import { openLake, s3ClientFor, type Lake } from './lake';
 import { partitionsOf, readManifest, writeRun, UNPARTITIONED } from './manifests';
 import { parseJobReport } from './report';
+import { readStatus, worstState } from './status';
 
 export interface ActivityDeps {
   emr: EMRClient;
@@ -195,6 +198,19 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
         if (manifest?.lastSuccess?.sourceFingerprint === fingerprint) upToDate.push(asset);
       }
       return { fingerprint, upToDate };
+    },
+
+    async partitionStates(input: PartitionStatesInput): Promise<Record<string, PartitionState>> {
+      const daysOf = (p: string) => (p.length === 7 ? daysIn(monthRange(p)) : [p]);
+      const allDays = input.partitions.flatMap(daysOf);
+      const cells = (await readStatus(lake, (spec) => (spec.partitioning === 'daily' ? allDays : [UNPARTITIONED])))
+        .filter((c) => input.assets.includes(c.asset));
+      const states: Record<string, PartitionState> = {};
+      for (const p of input.partitions) {
+        const days = new Set(daysOf(p));
+        states[p] = worstState(cells.filter((c) => c.partition === UNPARTITIONED || days.has(c.partition)));
+      }
+      return states;
     },
   };
 }

@@ -1,0 +1,123 @@
+/**
+ * Content-addressed Spark code. Steps reference `<code root>/<hash>/run.py`, never a mutable
+ * "latest", so a step submitted (or retried, or adopted) hours later runs exactly the code its
+ * workflow chose, and a new deploy cannot change a backfill halfway through.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { zipSync, type Zippable } from 'fflate';
+import type { Lake } from './lake';
+
+export type BundleFileName = 'run.py' | 'sparkify_jobs.zip';
+
+export interface SparkBundle {
+  /** First 16 hex of sha256 over the shipped sources (see {@link hashSources}). */
+  hash: string;
+  files: { name: BundleFileName; body: Buffer }[];
+  /** The shipped sources (paths relative to the spark dir), sorted; what the hash covers. */
+  sources: string[];
+}
+
+export interface PublishedCode {
+  hash: string;
+  runPy: string;
+  pyFiles: string;
+  /** false when `<hash>/_COMPLETE` was already there and nothing was written. */
+  uploaded: boolean;
+}
+
+/** The part of {@link Lake} publishing needs; any lake root works as a code root. */
+export type CodeRoot = Pick<Lake, 'uriOf' | 'exists' | 'write'>;
+
+const PACKAGE = 'sparkify_jobs';
+// zip stores DOS local time; building the Date from local fields makes the stored fields the
+// same in every time zone (1980-01-01 00:00, the earliest DOS date).
+const ZIP_MTIME = new Date(1980, 0, 1, 0, 0, 0);
+
+export async function buildSparkBundle(sparkDir: string): Promise<SparkBundle> {
+  const runPy = await fs.readFile(path.join(sparkDir, 'run.py')).catch((err: unknown) => {
+    throw new Error(`cannot read ${path.join(sparkDir, 'run.py')}: ${(err as Error).message}`);
+  });
+  const pkgDir = path.join(sparkDir, PACKAGE);
+  const modules = await listPython(pkgDir, PACKAGE);
+  if (!modules.some((m) => m === `${PACKAGE}/__init__.py`)) {
+    throw new Error(`${pkgDir} is not a Python package (no __init__.py)`);
+  }
+  const sources = new Map<string, Buffer>([['run.py', runPy]]);
+  for (const rel of modules) sources.set(rel, await fs.readFile(path.join(sparkDir, ...rel.split('/'))));
+
+  const entries: Zippable = {};
+  for (const rel of modules) {
+    entries[rel] = [new Uint8Array(sources.get(rel)!), { mtime: ZIP_MTIME, level: 9 }];
+  }
+  const zip = Buffer.from(zipSync(entries, { mtime: ZIP_MTIME, level: 9 }));
+  return {
+    hash: hashSources(sources),
+    files: [
+      { name: 'run.py', body: runPy },
+      { name: 'sparkify_jobs.zip', body: zip },
+    ],
+    sources: [...sources.keys()].sort(),
+  };
+}
+
+/**
+ * sha256 over the sorted (relative path, content) pairs, each length-prefixed so that no two
+ * different file sets can produce the same byte stream. Hashing sources rather than the zip keeps
+ * the version stable across fflate upgrades.
+ */
+export function hashSources(sources: Map<string, Buffer>): string {
+  const h = createHash('sha256');
+  for (const rel of [...sources.keys()].sort()) {
+    const body = sources.get(rel)!;
+    const name = Buffer.from(rel, 'utf8');
+    h.update(`${name.length}:`).update(name).update(`${body.length}:`).update(body);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** `**\/*.py` under `dir`, as sorted `/`-separated paths starting with `relBase`; skips caches and dotfiles. */
+async function listPython(dir: string, relBase: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (abs: string, rel: string): Promise<void> => {
+    const entries = await fs.readdir(abs, { withFileTypes: true });
+    for (const ent of entries) {
+      if (ent.name.startsWith('.') || ent.name === '__pycache__') continue;
+      const childRel = `${rel}/${ent.name}`;
+      if (ent.isDirectory()) await walk(path.join(abs, ent.name), childRel);
+      else if (ent.isFile() && ent.name.endsWith('.py')) out.push(childRel);
+    }
+  };
+  await walk(dir, relBase).catch((err: unknown) => {
+    throw new Error(`cannot read the Spark package at ${dir}: ${(err as Error).message}`);
+  });
+  return out.sort();
+}
+
+/**
+ * Uploads the bundle under `<hash>/` unless `<hash>/_COMPLETE` says it is already there. The
+ * marker goes last, so a crash mid-upload leaves no marker and the next publish redoes it;
+ * concurrent publishers write identical bytes, so racing them is harmless.
+ */
+export async function publishSparkCode(codeRoot: CodeRoot, bundle: SparkBundle): Promise<PublishedCode> {
+  const key = (name: string): string => `${bundle.hash}/${name}`;
+  const result = {
+    hash: bundle.hash,
+    runPy: codeRoot.uriOf(key('run.py')),
+    pyFiles: codeRoot.uriOf(key('sparkify_jobs.zip')),
+  };
+  if (await codeRoot.exists(key('_COMPLETE'))) return { ...result, uploaded: false };
+  for (const f of bundle.files) await codeRoot.write(key(f.name), f.body);
+  const marker = {
+    hash: bundle.hash,
+    sources: bundle.sources,
+    files: bundle.files.map((f) => ({
+      name: f.name,
+      size: f.body.length,
+      sha256: createHash('sha256').update(f.body).digest('hex'),
+    })),
+  };
+  await codeRoot.write(key('_COMPLETE'), `${JSON.stringify(marker, null, 2)}\n`);
+  return { ...result, uploaded: true };
+}

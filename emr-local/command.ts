@@ -1,0 +1,102 @@
+import path from 'node:path';
+
+export interface CommandOptions {
+  sparkSubmit: string;
+  master: string;
+  allowedCommands: readonly string[];
+}
+
+export type Translation = { ok: true; command: string; args: string[] } | { ok: false; reason: string };
+
+const UNSUPPORTED =
+  'local EMR runs only command-runner.jar steps whose first argument is spark-submit' +
+  ' (or a command allowed by allowedCommands)';
+
+// spark-submit options that take no value; every other `--option` consumes the next argument.
+const SPARK_FLAGS = new Set(['--verbose', '-v', '--help', '-h', '--version', '--supervise', '--usage-error']);
+
+/**
+ * Maps an EMR step (command-runner.jar + Args) onto a local command. Local mode cannot run the
+ * driver "in the cluster", so `--deploy-mode cluster` goes and a local master is added; only the
+ * spark-submit options are touched, never the application's own arguments.
+ */
+export function translateStep(jar: string, args: readonly string[], opts: CommandOptions): Translation {
+  if (path.basename(jar) !== 'command-runner.jar') {
+    return { ok: false, reason: `${UNSUPPORTED}; got jar ${jar}` };
+  }
+  const [first, ...rest] = args;
+  if (first === undefined || first === '') {
+    return { ok: false, reason: `${UNSUPPORTED}; command-runner.jar got no command` };
+  }
+  if (!opts.allowedCommands.includes(first)) {
+    return { ok: false, reason: `${UNSUPPORTED}; got command ${first}` };
+  }
+  if (first !== 'spark-submit') return { ok: true, command: first, args: rest };
+  return { ok: true, command: opts.sparkSubmit, args: translateSparkSubmitArgs(rest, opts.master) };
+}
+
+export function translateSparkSubmitArgs(args: readonly string[], master: string): string[] {
+  const options: string[] = [];
+  let hasMaster = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('-')) break; // the application resource: the rest belongs to the app
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const takesValue = eq < 0 && !SPARK_FLAGS.has(name);
+    const value = takesValue ? args[i + 1] : eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (takesValue) i++;
+    if (name === '--deploy-mode' && value === 'cluster') continue;
+    if (name === '--master') hasMaster = true;
+    options.push(arg);
+    if (takesValue && value !== undefined) options.push(value);
+  }
+  return [...(hasMaster ? [] : ['--master', master]), ...options, ...args.slice(i)];
+}
+
+// log4j lines Spark writes to stderr ("25/11/27 22:00:00 INFO SparkContext: ...") drown the
+// application's own error output, so they are left out of FailureDetails.
+const SPARK_LOG_LINE = /^\d{2}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} (TRACE|DEBUG|INFO|WARN)\b/;
+const EXCEPTION_LINE = /^(?:[A-Za-z_][\w$]*\.)*[A-Za-z_][\w$]*(?:Error|Exception|Exit)\b(?::.*)?$/;
+const ARGPARSE_LINE = /^\S+: error: /;
+export const MAX_FAILURE_MESSAGE = 1024;
+const MAX_REASON = 256;
+
+export interface FailureText {
+  reason: string;
+  message: string;
+}
+
+/** EMR-style FailureDetails text from the tail of a step's stderr. */
+export function describeFailure(stderrTail: string, exitCode: number, signal: string | null): FailureText {
+  const lines = stderrTail
+    .split(/\r?\n/)
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== '' && !SPARK_LOG_LINE.test(line));
+  let message = '';
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const next = message === '' ? (lines[i] as string) : `${lines[i]}\n${message}`;
+    if (next.length > MAX_FAILURE_MESSAGE) {
+      if (message === '') message = (lines[i] as string).slice(-MAX_FAILURE_MESSAGE);
+      break;
+    }
+    message = next;
+  }
+  const meaningful = [...lines]
+    .reverse()
+    .map((line) => line.trim())
+    .find((line) => EXCEPTION_LINE.test(line) || ARGPARSE_LINE.test(line));
+  const fallback = signal
+    ? `Step failed: the process was killed by ${signal}`
+    : `Step failed with exit code ${exitCode}`;
+  // The exit code rides along because the Spark entrypoint's codes mean "retry or not".
+  const reason = meaningful
+    ? `${truncate(meaningful, MAX_REASON - 24)} (${signal ? `killed by ${signal}` : `exit code ${exitCode}`})`
+    : fallback;
+  return { reason, message };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,2 @@
+export { startLocalEmr, type LocalEmr, type LocalEmrOptions } from './server';
+export { LOST_PROCESS_REASON } from './engine';

@@ -1,0 +1,541 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import {
+  AddJobFlowStepsCommand,
+  CancelStepsCommand,
+  DescribeClusterCommand,
+  DescribeStepCommand,
+  EMRClient,
+  InvalidRequestException,
+  ListClustersCommand,
+  ListStepsCommand,
+  type HadoopJarStepConfig,
+  type Step,
+  type StepState,
+} from '@aws-sdk/client-emr';
+
+import { translateSparkSubmitArgs } from '../emr-local/command';
+import { LOST_PROCESS_REASON, startLocalEmr, type LocalEmr, type LocalEmrOptions } from '../emr-local';
+import { freePort } from './helpers/ports';
+
+const REPO = path.resolve(__dirname, '..');
+const TERMINAL: StepState[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED'];
+
+const open: { emr: LocalEmr; client: EMRClient }[] = [];
+const tmpDirs: string[] = [];
+
+afterEach(async () => {
+  for (const { emr, client } of open.splice(0)) {
+    client.destroy();
+    await emr.close({ killSteps: true });
+  }
+});
+
+afterAll(() => {
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tmpDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emr-local-test-'));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+async function start(opts: Partial<LocalEmrOptions> = {}) {
+  const emr = await startLocalEmr({
+    stateDir: opts.stateDir ?? tmpDir(),
+    allowedCommands: ['spark-submit', 'node'],
+    pollIntervalMs: 50,
+    ...opts,
+  });
+  const client = new EMRClient({
+    endpoint: emr.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+  const handle = { emr, client };
+  open.push(handle);
+  const closeKeepingSteps = async () => {
+    open.splice(open.indexOf(handle), 1);
+    client.destroy();
+    await emr.close();
+  };
+  return { emr, client, clusterId: emr.clusterId, closeKeepingSteps };
+}
+
+/** A command-runner step running `node -e <script> [args]`, cheap enough to run dozens of. */
+function nodeStep(name: string, script: string, ...args: string[]) {
+  const HadoopJarStep: HadoopJarStepConfig = {
+    Jar: 'command-runner.jar',
+    Args: ['node', '-e', script, ...args],
+  };
+  return { Name: name, ActionOnFailure: 'CONTINUE' as const, HadoopJarStep };
+}
+const SLEEP_FOREVER = 'setTimeout(() => {}, 120000)';
+
+async function addSteps(client: EMRClient, clusterId: string, steps: ReturnType<typeof nodeStep>[]) {
+  const out = await client.send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: steps }));
+  return out.StepIds ?? [];
+}
+
+async function describeStep(client: EMRClient, clusterId: string, stepId: string): Promise<Step> {
+  const out = await client.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId }));
+  return out.Step as Step;
+}
+
+async function waitForState(
+  client: EMRClient,
+  clusterId: string,
+  stepId: string,
+  states: StepState[],
+  timeoutMs = 20_000,
+): Promise<Step> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const step = await describeStep(client, clusterId, stepId);
+    if (states.includes(step.Status?.State as StepState)) return step;
+    if (Date.now() > deadline) {
+      throw new Error(`step ${stepId} still ${step.Status?.State}, wanted ${states.join('|')}`);
+    }
+    await sleep(50);
+  }
+}
+
+async function localStep(endpoint: string, stepId: string) {
+  const res = await fetch(`${endpoint}/_local/steps/${stepId}`);
+  return (await res.json()) as { pgid?: number; runnerPid?: number; exitCode?: number; logDir: string };
+}
+
+async function stats(endpoint: string) {
+  const res = await fetch(`${endpoint}/_local/stats`);
+  return (await res.json()) as { addJobFlowSteps: number; stepsByName: Record<string, number> };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('spark-submit translation', () => {
+  it('drops cluster deploy mode and adds a local master, leaving application arguments alone', () => {
+    expect(
+      translateSparkSubmitArgs(
+        ['--deploy-mode', 'cluster', '--conf', 'a=b', '--verbose', 'run.py', '--deploy-mode', 'cluster'],
+        'local[2]',
+      ),
+    ).toEqual(['--master', 'local[2]', '--conf', 'a=b', '--verbose', 'run.py', '--deploy-mode', 'cluster']);
+    expect(
+      translateSparkSubmitArgs(['--deploy-mode=cluster', '--master', 'local[4]', 'x.py'], 'local[2]'),
+    ).toEqual(['--master', 'local[4]', 'x.py']);
+    expect(translateSparkSubmitArgs(['--deploy-mode', 'client', 'x.py'], 'local[1]')).toEqual([
+      '--master',
+      'local[1]',
+      '--deploy-mode',
+      'client',
+      'x.py',
+    ]);
+  });
+});
+
+describe('local EMR through the AWS SDK', () => {
+  it('runs steps PENDING -> RUNNING -> COMPLETED, one at a time at concurrency 1', async () => {
+    const { emr, client, clusterId } = await start();
+    const [first, second] = await addSteps(client, clusterId, [
+      nodeStep('sparkify/first', 'console.log("hello from step"); setTimeout(() => {}, 1000)'),
+      nodeStep('sparkify/second', 'process.exit(0)'),
+    ]);
+    expect(first).toMatch(/^s-[A-Z0-9]{13}$/);
+    expect(second).toMatch(/^s-[A-Z0-9]{13}$/);
+    expect(first).not.toEqual(second);
+
+    const running = await waitForState(client, clusterId, first as string, ['RUNNING']);
+    expect(running.Status?.Timeline?.StartDateTime).toBeInstanceOf(Date);
+    expect(running.Config).toMatchObject({
+      Jar: 'command-runner.jar',
+      Args: ['node', '-e', expect.any(String)],
+    });
+    const waiting = await describeStep(client, clusterId, second as string);
+    expect(waiting.Status?.State).toBe('PENDING');
+    expect(waiting.Status?.Timeline?.CreationDateTime).toBeInstanceOf(Date);
+    expect(waiting.Status?.Timeline?.StartDateTime).toBeUndefined();
+    const cluster = await client.send(new DescribeClusterCommand({ ClusterId: clusterId }));
+    expect(cluster.Cluster).toMatchObject({
+      Id: clusterId,
+      Name: 'sparkify-local',
+      Status: { State: 'RUNNING' },
+      StepConcurrencyLevel: 1,
+      ReleaseLabel: 'emr-7.12.0',
+      Applications: [{ Name: 'Spark', Version: '3.5.6' }],
+    });
+    expect(cluster.Cluster?.LogUri).toMatch(/^file:\/\/\/.*\/logs\/$/);
+
+    const done = await waitForState(client, clusterId, second as string, TERMINAL);
+    expect(done.Status?.State).toBe('COMPLETED');
+    const firstDone = await describeStep(client, clusterId, first as string);
+    expect(firstDone.Status?.State).toBe('COMPLETED');
+    expect(firstDone.Status?.FailureDetails).toBeUndefined();
+    expect(firstDone.Status?.Timeline?.EndDateTime!.getTime()).toBeLessThanOrEqual(
+      done.Status!.Timeline!.StartDateTime!.getTime(),
+    );
+    const logDir = path.join(emr.stateDir, 'logs', clusterId, 'steps', first as string);
+    expect(fs.readFileSync(path.join(logDir, 'stdout'), 'utf8')).toBe('hello from step\n');
+    expect((await localStep(emr.endpoint, first as string)).exitCode).toBe(0);
+    const idle = await client.send(new DescribeClusterCommand({ ClusterId: clusterId }));
+    expect(idle.Cluster?.Status?.State).toBe('WAITING');
+  });
+
+  it('runs steps side by side at a higher step concurrency', async () => {
+    const { client, clusterId } = await start({ stepConcurrency: 2 });
+    const ids = await addSteps(client, clusterId, [
+      nodeStep('a', SLEEP_FOREVER),
+      nodeStep('b', SLEEP_FOREVER),
+      nodeStep('c', SLEEP_FOREVER),
+    ]);
+    await waitForState(client, clusterId, ids[0] as string, ['RUNNING']);
+    await waitForState(client, clusterId, ids[1] as string, ['RUNNING']);
+    expect((await describeStep(client, clusterId, ids[2] as string)).Status?.State).toBe('PENDING');
+    await expect(
+      client.send(
+        new AddJobFlowStepsCommand({
+          JobFlowId: clusterId,
+          Steps: [{ ...nodeStep('d', ''), ActionOnFailure: 'CANCEL_AND_WAIT' }],
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+  });
+
+  it('fails a step with FailureDetails taken from its stderr', async () => {
+    const { client, clusterId } = await start();
+    const script = [
+      'console.error("Traceback (most recent call last):");',
+      'console.error("  File \\"run.py\\", line 1, in <module>");',
+      'console.error("ValueError: no such table songs");',
+      'console.error("25/11/27 22:00:00 INFO ShutdownHookManager: Shutdown hook called");',
+      'process.exit(3);',
+    ].join('\n');
+    const [pyError, bare, badJar, badCommand] = await addSteps(client, clusterId, [
+      nodeStep('python-error', script),
+      nodeStep('bare-exit', 'process.exit(7)'),
+      { Name: 'jar', ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 's3://bucket/app.jar', Args: [] } },
+      {
+        Name: 'bash',
+        ActionOnFailure: 'CONTINUE',
+        HadoopJarStep: { Jar: 'command-runner.jar', Args: ['bash', '-c', 'echo hi'] },
+      },
+    ]);
+
+    const failed = await waitForState(client, clusterId, pyError as string, TERMINAL);
+    expect(failed.Status?.State).toBe('FAILED');
+    const details = failed.Status?.FailureDetails;
+    expect(details?.Reason).toBe('ValueError: no such table songs (exit code 3)');
+    expect(details?.Message).toContain('Traceback (most recent call last):');
+    expect(details?.Message).toMatch(/ValueError: no such table songs$/);
+    expect(details?.Message).not.toContain('ShutdownHookManager');
+    expect(details?.Message!.length).toBeLessThanOrEqual(1024);
+    expect(fs.readFileSync(details?.LogFile as string, 'utf8')).toContain('ValueError');
+    expect(failed.Status?.Timeline?.EndDateTime).toBeInstanceOf(Date);
+
+    const bareFailed = await waitForState(client, clusterId, bare as string, TERMINAL);
+    expect(bareFailed.Status?.FailureDetails?.Reason).toBe('Step failed with exit code 7');
+    expect(fs.existsSync(bareFailed.Status?.FailureDetails?.LogFile as string)).toBe(true);
+
+    for (const id of [badJar, badCommand]) {
+      const unsupported = await waitForState(client, clusterId, id as string, TERMINAL);
+      expect(unsupported.Status?.State).toBe('FAILED');
+      expect(unsupported.Status?.FailureDetails?.Reason).toMatch(/only command-runner\.jar.*spark-submit/);
+    }
+  });
+
+  it('cancels the steps queued behind a failed CANCEL_AND_WAIT step', async () => {
+    const { client, clusterId } = await start();
+    const [bad, queued] = await addSteps(client, clusterId, [
+      { ...nodeStep('bad', 'process.exit(1)'), ActionOnFailure: 'CANCEL_AND_WAIT' as never },
+      nodeStep('queued', 'process.exit(0)'),
+    ]);
+    expect((await waitForState(client, clusterId, bad as string, TERMINAL)).Status?.State).toBe('FAILED');
+    expect((await waitForState(client, clusterId, queued as string, TERMINAL)).Status?.State).toBe(
+      'CANCELLED',
+    );
+  });
+
+  it('lists steps newest first, 50 a page with Marker, filtered by state and id', async () => {
+    const { client, clusterId } = await start();
+    const added: string[] = [];
+    added.push(...(await addSteps(client, clusterId, [nodeStep('blocker', SLEEP_FOREVER)])));
+    for (let batch = 0; batch < 3; batch++) {
+      const steps = Array.from({ length: 18 }, (_, i) => nodeStep(`queued-${batch}-${i}`, 'process.exit(0)'));
+      added.push(...(await addSteps(client, clusterId, steps)));
+    }
+    expect(added).toHaveLength(55);
+    expect(new Set(added).size).toBe(55);
+    await waitForState(client, clusterId, added[0] as string, ['RUNNING']);
+
+    const first = await client.send(new ListStepsCommand({ ClusterId: clusterId }));
+    expect(first.Steps).toHaveLength(50);
+    expect(first.Marker).toBeDefined();
+    const second = await client.send(new ListStepsCommand({ ClusterId: clusterId, Marker: first.Marker }));
+    expect(second.Steps).toHaveLength(5);
+    expect(second.Marker).toBeUndefined();
+    const listed = [...first.Steps!, ...second.Steps!].map((s) => s.Id);
+    expect(listed).toEqual([...added].reverse());
+    expect(first.Steps![0]).toMatchObject({
+      Name: 'queued-2-17',
+      ActionOnFailure: 'CONTINUE',
+      Status: { State: 'PENDING' },
+      Config: { Jar: 'command-runner.jar' },
+    });
+
+    const running = await client.send(
+      new ListStepsCommand({ ClusterId: clusterId, StepStates: ['RUNNING'] }),
+    );
+    expect(running.Steps?.map((s) => s.Id)).toEqual([added[0]]);
+    const pending = await client.send(
+      new ListStepsCommand({ ClusterId: clusterId, StepStates: ['PENDING', 'COMPLETED'] }),
+    );
+    expect(pending.Steps).toHaveLength(50);
+    expect(pending.Steps?.every((s) => s.Status?.State === 'PENDING')).toBe(true);
+    const byId = await client.send(
+      new ListStepsCommand({ ClusterId: clusterId, StepIds: [added[3] as string, added[1] as string] }),
+    );
+    expect(byId.Steps?.map((s) => s.Id)).toEqual([added[3], added[1]]);
+
+    await expect(
+      client.send(new ListStepsCommand({ ClusterId: clusterId, Marker: 'nonsense' })),
+    ).rejects.toBeInstanceOf(InvalidRequestException);
+  });
+
+  it('cancels PENDING steps at once and RUNNING steps by signalling their process group', async () => {
+    const { emr, client, clusterId } = await start();
+    const [running, pending, stubborn] = await addSteps(client, clusterId, [
+      nodeStep('running', SLEEP_FOREVER),
+      nodeStep('pending', 'process.exit(0)'),
+      nodeStep('stubborn', `process.on('SIGTERM', () => {}); console.log('ready'); ${SLEEP_FOREVER}`),
+    ]);
+    await waitForState(client, clusterId, running as string, ['RUNNING']);
+    await waitFor(
+      'the step command pid',
+      async () => !!(await localStep(emr.endpoint, running as string)).pgid,
+    );
+    const { pgid } = await localStep(emr.endpoint, running as string);
+
+    const pendingOut = await client.send(
+      new CancelStepsCommand({ ClusterId: clusterId, StepIds: [pending as string] }),
+    );
+    expect(pendingOut.CancelStepsInfoList).toEqual([{ StepId: pending, Status: 'SUBMITTED', Reason: '' }]);
+    expect((await describeStep(client, clusterId, pending as string)).Status?.State).toBe('CANCELLED');
+
+    const runningOut = await client.send(
+      new CancelStepsCommand({ ClusterId: clusterId, StepIds: [running as string] }),
+    );
+    expect(runningOut.CancelStepsInfoList?.[0]?.Status).toBe('SUBMITTED');
+    const cancelled = await waitForState(client, clusterId, running as string, TERMINAL);
+    expect(cancelled.Status?.State).toBe('CANCELLED');
+    expect(cancelled.Status?.Timeline?.EndDateTime).toBeInstanceOf(Date);
+    expect(alive(pgid as number)).toBe(false);
+
+    // Idempotent, and a finished step cannot be cancelled.
+    const again = await client.send(
+      new CancelStepsCommand({ ClusterId: clusterId, StepIds: [running as string, 's-DOESNOTEXIST1'] }),
+    );
+    expect(again.CancelStepsInfoList?.map((i) => i.Status)).toEqual(['SUBMITTED', 'FAILED']);
+
+    // The stubborn step ignores SIGTERM: SEND_INTERRUPT leaves it CANCEL_PENDING, TERMINATE_PROCESS ends it.
+    await waitForState(client, clusterId, stubborn as string, ['RUNNING']);
+    await waitFor('the stubborn step to ignore SIGTERM', async () => {
+      const stdout = path.join((await localStep(emr.endpoint, stubborn as string)).logDir, 'stdout');
+      return fs.existsSync(stdout) && fs.readFileSync(stdout, 'utf8').includes('ready');
+    });
+    await client.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: [stubborn as string] }));
+    await sleep(500);
+    expect((await describeStep(client, clusterId, stubborn as string)).Status?.State).toBe('CANCEL_PENDING');
+    await client.send(
+      new CancelStepsCommand({
+        ClusterId: clusterId,
+        StepIds: [stubborn as string],
+        StepCancellationOption: 'TERMINATE_PROCESS',
+      }),
+    );
+    expect((await waitForState(client, clusterId, stubborn as string, TERMINAL)).Status?.State).toBe(
+      'CANCELLED',
+    );
+  });
+
+  it('surfaces EMR errors as SDK exceptions with the right names', async () => {
+    const { emr, client, clusterId } = await start();
+    await expect(
+      client.send(new AddJobFlowStepsCommand({ JobFlowId: 'j-NOSUCHCLUSTER', Steps: [nodeStep('x', '')] })),
+    ).rejects.toBeInstanceOf(InvalidRequestException);
+    await expect(
+      client.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: 's-NOSUCHSTEP' })),
+    ).rejects.toMatchObject({
+      name: 'InvalidRequestException',
+      message: expect.stringContaining('s-NOSUCHSTEP'),
+    });
+    await expect(client.send(new DescribeClusterCommand({ ClusterId: 'j-OTHER' }))).rejects.toMatchObject({
+      name: 'InvalidRequestException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(client.send(new ListClustersCommand({}))).rejects.toMatchObject({
+      name: 'UnknownOperationException',
+    });
+    await expect(
+      client.send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: [] })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+
+    const raw = await fetch(emr.endpoint, {
+      method: 'POST',
+      headers: {
+        'X-Amz-Target': 'ElasticMapReduce.DescribeStep',
+        'Content-Type': 'application/x-amz-json-1.1',
+      },
+      body: JSON.stringify({ ClusterId: clusterId }),
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toMatchObject({
+      __type: 'ValidationException',
+      message: expect.stringContaining('StepId'),
+    });
+  });
+
+  it('re-attaches a step that keeps running across a server restart', async () => {
+    const stateDir = tmpDir();
+    const marker = path.join(stateDir, 'marker');
+    const port = await freePort();
+    const first = await start({ stateDir, port });
+    expect(first.emr.endpoint).toBe(`http://127.0.0.1:${port}`);
+    const [stepId] = await addSteps(first.client, first.clusterId, [
+      nodeStep(
+        'sparkify/restart',
+        'setTimeout(() => require("fs").writeFileSync(process.argv[1], "done"), 1500)',
+        marker,
+      ),
+    ]);
+    await waitForState(first.client, first.clusterId, stepId as string, ['RUNNING']);
+    const { runnerPid } = await localStep(first.emr.endpoint, stepId as string);
+    await first.closeKeepingSteps();
+    expect(alive(runnerPid as number)).toBe(true);
+
+    const second = await start({ stateDir });
+    const done = await waitForState(second.client, second.clusterId, stepId as string, TERMINAL);
+    expect(done.Status?.State).toBe('COMPLETED');
+    expect(fs.readFileSync(marker, 'utf8')).toBe('done');
+    expect((await localStep(second.emr.endpoint, stepId as string)).exitCode).toBe(0);
+    expect(await stats(second.emr.endpoint)).toMatchObject({
+      addJobFlowSteps: 1,
+      stepsByName: { 'sparkify/restart': 1 },
+    });
+  });
+
+  it('fails a RUNNING step whose runner died while the server was down, and runs PENDING ones', async () => {
+    const stateDir = tmpDir();
+    const first = await start({ stateDir });
+    const [lost, queued] = await addSteps(first.client, first.clusterId, [
+      nodeStep('lost', SLEEP_FOREVER),
+      nodeStep('queued', 'process.exit(0)'),
+    ]);
+    await waitForState(first.client, first.clusterId, lost as string, ['RUNNING']);
+    await waitFor(
+      'the step command pid',
+      async () => !!(await localStep(first.emr.endpoint, lost as string)).pgid,
+    );
+    const { runnerPid, pgid } = await localStep(first.emr.endpoint, lost as string);
+    await first.closeKeepingSteps();
+    process.kill(runnerPid as number, 'SIGKILL');
+    await waitFor('the runner to die', () => !alive(runnerPid as number));
+
+    const second = await start({ stateDir });
+    const failed = await waitForState(second.client, second.clusterId, lost as string, TERMINAL);
+    expect(failed.Status?.State).toBe('FAILED');
+    expect(failed.Status?.FailureDetails?.Reason).toBe(LOST_PROCESS_REASON);
+    // The orphaned command is not left running unobserved.
+    await waitFor('the orphaned command to be killed', () => !alive(pgid as number));
+    const next = await waitForState(second.client, second.clusterId, queued as string, TERMINAL);
+    expect(next.Status?.State).toBe('COMPLETED');
+  });
+
+  it('counts AddJobFlowSteps calls and steps by name in /_local/stats, persisted', async () => {
+    const stateDir = tmpDir();
+    const first = await start({ stateDir });
+    const health = await fetch(`${first.emr.endpoint}/_local/health`);
+    expect(await health.json()).toMatchObject({ ok: true, clusterId: 'j-SPARKIFYLOCAL' });
+    expect(await stats(first.emr.endpoint)).toMatchObject({ addJobFlowSteps: 0, stepsByName: {} });
+    await addSteps(first.client, first.clusterId, [nodeStep('sparkify/a', ''), nodeStep('sparkify/b', '')]);
+    await addSteps(first.client, first.clusterId, [nodeStep('sparkify/a', '')]);
+    expect(await stats(first.emr.endpoint)).toMatchObject({
+      addJobFlowSteps: 2,
+      stepsByName: { 'sparkify/a': 2, 'sparkify/b': 1 },
+    });
+    await first.closeKeepingSteps();
+    const second = await start({ stateDir });
+    expect(await stats(second.emr.endpoint)).toMatchObject({
+      addJobFlowSteps: 2,
+      stepsByName: { 'sparkify/a': 2, 'sparkify/b': 1 },
+    });
+  });
+
+  it('refuses a second server on the same state directory', async () => {
+    const { emr } = await start();
+    await expect(startLocalEmr({ stateDir: emr.stateDir })).rejects.toThrow(/already uses/);
+  });
+
+  it('runs a real spark-submit step in local mode', async () => {
+    const dir = tmpDir();
+    const script = path.join(dir, 'job.py');
+    const out = path.join(dir, 'out.txt');
+    fs.writeFileSync(
+      script,
+      [
+        'import sys',
+        'from pyspark.sql import SparkSession',
+        'spark = SparkSession.builder.appName("emr-local-test").getOrCreate()',
+        'n = spark.range(3).count()',
+        'with open(sys.argv[1], "w") as f:',
+        '    f.write(f"{spark.sparkContext.master} {n} {sys.executable}")',
+        'spark.stop()',
+        '',
+      ].join('\n'),
+    );
+    const { client, clusterId } = await start({ master: 'local[1]', allowedCommands: ['spark-submit'] });
+    const [stepId] = await addSteps(client, clusterId, [
+      {
+        Name: 'sparkify/spark',
+        ActionOnFailure: 'CONTINUE',
+        HadoopJarStep: {
+          Jar: 'command-runner.jar',
+          Args: [
+            'spark-submit',
+            '--deploy-mode',
+            'cluster',
+            '--conf',
+            'spark.ui.enabled=false',
+            '--conf',
+            'spark.sql.session.timeZone=UTC',
+            script,
+            out,
+          ],
+        },
+      },
+    ]);
+    const done = await waitForState(client, clusterId, stepId as string, TERMINAL, 170_000);
+    expect(done.Status?.FailureDetails).toBeUndefined();
+    expect(done.Status?.State).toBe('COMPLETED');
+    expect(fs.readFileSync(out, 'utf8')).toBe(`local[1] 3 ${path.join(REPO, '.venv', 'bin', 'python')}`);
+  }, 180_000);
+});

@@ -1,0 +1,642 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  AddJobFlowStepsCommand,
+  CancelStepsCommand,
+  DescribeStepCommand,
+  EMRClient,
+  EMRServiceException,
+  InvalidRequestException,
+  ListStepsCommand,
+  type Step,
+  type StepState,
+  type StepSummary,
+} from '@aws-sdk/client-emr';
+import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import {
+  buildSparkSubmitArgs,
+  createEmrStepActivities,
+  parseExitCode,
+  withoutSdkRetries,
+  type EmrStepDeps,
+  type SparkStepInput,
+} from '../activities/emr-step';
+
+jest.setTimeout(30_000);
+
+const CLUSTER = 'j-TESTCLUSTER';
+const NAME = 'sparkify/songs/2018-11-01_2018-12-01/0123456789abcdef';
+const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+const T0 = new Date('2026-11-27T22:00:00Z');
+
+const ARGS = buildSparkSubmitArgs({
+  runPy: 's3://code/abc/run.py',
+  pyFiles: 's3://code/abc/sparkify_jobs.zip',
+  jobArgs: [
+    '--assets',
+    'songs',
+    '--raw',
+    's3://raw',
+    '--lake',
+    's3://lake',
+    '--report',
+    's3://lake/_reports/r.json',
+  ],
+});
+
+const INPUT: SparkStepInput = {
+  clusterId: CLUSTER,
+  stepName: NAME,
+  args: ARGS,
+  reportUri: 's3://lake/_reports/r.json',
+  poll: { initialMs: 1, maxMs: 4 },
+};
+
+function step(
+  state: StepState,
+  id = 's-1',
+  extra: Partial<NonNullable<Step['Status']>> = {},
+): { Step: Step } {
+  return {
+    Step: {
+      Id: id,
+      Name: NAME,
+      ActionOnFailure: 'CONTINUE',
+      Status: {
+        State: state,
+        Timeline: {
+          CreationDateTime: T0,
+          StartDateTime: state === 'PENDING' ? undefined : T0,
+          EndDateTime: undefined,
+        },
+        ...extra,
+      },
+    },
+  };
+}
+
+function summary(id: string, state: StepState, name = NAME): StepSummary {
+  return { Id: id, Name: name, Status: { State: state } };
+}
+
+const throttling = (): EMRServiceException =>
+  new EMRServiceException({
+    name: 'ThrottlingException',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+    message: 'Rate exceeded',
+  });
+
+const networkError = (): Error => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+
+const quietLogger = new DefaultLogger('ERROR');
+
+interface Harness {
+  env: MockActivityEnvironment;
+  heartbeats: unknown[];
+  run(
+    input?: SparkStepInput,
+  ): Promise<Awaited<ReturnType<ReturnType<typeof createEmrStepActivities>['runSparkStep']>>>;
+}
+
+function harness(opts: { heartbeatDetails?: unknown; deps?: Partial<EmrStepDeps> } = {}): Harness {
+  const emr = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS });
+  const emrNoRetry = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+  const { runSparkStep } = createEmrStepActivities({ emr, emrNoRetry, cancelWaitMs: 2_000, ...opts.deps });
+  const env = new MockActivityEnvironment(
+    opts.heartbeatDetails === undefined ? {} : { heartbeatDetails: opts.heartbeatDetails, attempt: 2 },
+    { logger: quietLogger },
+  );
+  const heartbeats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => heartbeats.push(d));
+  return { env, heartbeats, run: (input = INPUT) => env.run(runSparkStep, input) };
+}
+
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  return err as ApplicationFailure;
+}
+
+describe('buildSparkSubmitArgs', () => {
+  test('follows the contract: command-runner spark-submit, cluster mode, UTC, py-files, run.py, job args', () => {
+    expect(ARGS).toEqual([
+      'spark-submit',
+      '--deploy-mode',
+      'cluster',
+      '--conf',
+      'spark.sql.session.timeZone=UTC',
+      '--py-files',
+      's3://code/abc/sparkify_jobs.zip',
+      's3://code/abc/run.py',
+      '--assets',
+      'songs',
+      '--raw',
+      's3://raw',
+      '--lake',
+      's3://lake',
+      '--report',
+      's3://lake/_reports/r.json',
+    ]);
+  });
+
+  test('extra conf is sorted after the time zone; a non-UTC time zone is refused', () => {
+    const args = buildSparkSubmitArgs({
+      runPy: 'r.py',
+      pyFiles: 'z.zip',
+      jobArgs: [],
+      conf: { 'spark.z': '1', 'spark.a': '2', 'spark.sql.session.timeZone': 'UTC' },
+    });
+    expect(args.slice(3, 9)).toEqual([
+      '--conf',
+      'spark.sql.session.timeZone=UTC',
+      '--conf',
+      'spark.a=2',
+      '--conf',
+      'spark.z=1',
+    ]);
+    expect(() =>
+      buildSparkSubmitArgs({
+        runPy: 'r',
+        pyFiles: 'z',
+        jobArgs: [],
+        conf: { 'spark.sql.session.timeZone': 'PST' },
+      }),
+    ).toThrow(/UTC/);
+    expect(() =>
+      buildSparkSubmitArgs({ runPy: 'r', pyFiles: 'z', jobArgs: [], conf: { 'a b': 'x' } }),
+    ).toThrow(/key/);
+  });
+});
+
+test('parseExitCode reads the usual phrasings', () => {
+  expect(parseExitCode('error: argument --start: bad date (exit code 2)')).toBe(2);
+  expect(parseExitCode('Command exited with return code 3')).toBe(3);
+  expect(parseExitCode('Process exited with status 1')).toBe(1);
+  expect(parseExitCode('exitCode=137')).toBe(137);
+  expect(parseExitCode('Unknown Error.')).toBeUndefined();
+});
+
+describe('runSparkStep (mocked EMR)', () => {
+  let emr: AwsClientStub<EMRClient>;
+  beforeEach(() => {
+    emr = mockClient(EMRClient);
+    emr.on(ListStepsCommand).resolves({ Steps: [] });
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-1'] });
+  });
+  afterEach(() => emr.restore());
+
+  test('submits a new step, polls PENDING → RUNNING → COMPLETED, heartbeating the step id', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolvesOnce(step('PENDING'))
+      .resolvesOnce(step('RUNNING'))
+      .resolvesOnce(step('RUNNING'))
+      .resolves(
+        step('COMPLETED', 's-1', {
+          Timeline: { StartDateTime: T0, EndDateTime: new Date(T0.getTime() + 41_000) },
+        }),
+      );
+    const h = harness();
+    const result = await h.run();
+    expect(result).toEqual({
+      stepId: 's-1',
+      adopted: false,
+      state: 'COMPLETED',
+      startedAt: '2026-11-27T22:00:00.000Z',
+      endedAt: '2026-11-27T22:00:41.000Z',
+    });
+    const add = emr.commandCalls(AddJobFlowStepsCommand);
+    expect(add).toHaveLength(1);
+    expect(add[0]!.args[0].input).toEqual({
+      JobFlowId: CLUSTER,
+      Steps: [
+        { Name: NAME, ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: ARGS } },
+      ],
+    });
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(4);
+    expect(emr.commandCalls(DescribeStepCommand)[0]!.args[0].input).toEqual({
+      ClusterId: CLUSTER,
+      StepId: 's-1',
+    });
+    // The step id is recorded before the first poll, so a crash right after submit loses nothing.
+    expect(h.heartbeats.find((d) => d !== undefined)).toEqual({ stepId: 's-1' });
+    expect(h.heartbeats).toContainEqual({ stepId: 's-1', state: 'RUNNING' });
+    expect(h.heartbeats).toContainEqual({ stepId: 's-1', state: 'COMPLETED' });
+  });
+
+  test('FAILED with FailureDetails: retryable EmrStepFailed carrying reason, message and log file', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolvesOnce(step('RUNNING'))
+      .resolves(
+        step('FAILED', 's-1', {
+          FailureDetails: {
+            Reason: 'Container killed by YARN for exceeding memory limits',
+            Message: 'ExecutorLostFailure (executor 3 exited caused by one of the running tasks)',
+            LogFile: 's3://logs/j-TESTCLUSTER/steps/s-1/stderr.gz',
+          },
+        }),
+      );
+    const readReport = jest.fn(async () => null);
+    const err = await failureOf(harness({ deps: { readReport } }).run());
+    expect(err.type).toBe('EmrStepFailed');
+    expect(err.nonRetryable).toBe(false);
+    expect(err.message).toContain('s-1');
+    expect(err.message).toContain('Container killed by YARN');
+    expect(err.message).toContain('ExecutorLostFailure');
+    expect(err.message).toContain('s3://logs/j-TESTCLUSTER/steps/s-1/stderr.gz');
+    expect(err.details).toEqual([
+      {
+        stepId: 's-1',
+        stepName: NAME,
+        state: 'FAILED',
+        reason: 'Container killed by YARN for exceeding memory limits',
+        message: 'ExecutorLostFailure (executor 3 exited caused by one of the running tasks)',
+        logFile: 's3://logs/j-TESTCLUSTER/steps/s-1/stderr.gz',
+      },
+    ]);
+    expect(readReport).toHaveBeenCalledWith(INPUT.reportUri);
+  });
+
+  test('FAILED with a check_failed report: non-retryable DataCheckFailed naming the checks', async () => {
+    emr.on(DescribeStepCommand).resolves(
+      step('FAILED', 's-1', {
+        FailureDetails: { Reason: 'Step failed with exit code 3', LogFile: 's3://logs/x' },
+      }),
+    );
+    const report = {
+      report_version: 1,
+      status: 'check_failed',
+      started_at: '2026-11-27T22:00:05Z',
+      failed_checks: [{ name: 'songplays.songplay_id unique', passed: false, failing_count: 2, sample: [] }],
+    };
+    const err = await failureOf(harness({ deps: { readReport: async () => report } }).run());
+    expect(err.type).toBe('DataCheckFailed');
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toContain('songplays.songplay_id unique');
+    expect(err.details?.[0]).toMatchObject({
+      stepId: 's-1',
+      state: 'FAILED',
+      failedChecks: ['songplays.songplay_id unique'],
+    });
+  });
+
+  test('a report older than the step is stale and does not classify it', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolves(step('FAILED', 's-1', { FailureDetails: { Reason: 'Unknown Error.' } }));
+    const stale = { status: 'check_failed', started_at: '2026-11-20T00:00:00Z', failed_checks: ['x'] };
+    const err = await failureOf(harness({ deps: { readReport: async () => stale } }).run());
+    expect(err.type).toBe('EmrStepFailed');
+    expect(err.nonRetryable).toBe(false);
+  });
+
+  test('exit code 2 (invalid arguments) is non-retryable InvalidJobArguments', async () => {
+    emr.on(DescribeStepCommand).resolves(
+      step('FAILED', 's-1', {
+        FailureDetails: { Reason: 'run.py: error: argument --start: expected YYYY-MM-DD (exit code 2)' },
+      }),
+    );
+    const err = await failureOf(harness().run());
+    expect(err.type).toBe('InvalidJobArguments');
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toContain('--start');
+  });
+
+  test('a step cancelled by someone else is a retryable EmrStepCancelled', async () => {
+    emr.on(DescribeStepCommand).resolves(step('CANCELLED'));
+    const err = await failureOf(harness().run());
+    expect(err.type).toBe('EmrStepCancelled');
+    expect(err.nonRetryable).toBe(false);
+  });
+
+  test('ThrottlingException on DescribeStep is ridden out', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolvesOnce(step('RUNNING'))
+      .rejectsOnce(throttling())
+      .rejectsOnce(throttling())
+      .resolves(step('COMPLETED'));
+    const result = await harness().run();
+    expect(result.state).toBe('COMPLETED');
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(4);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+  });
+
+  test('endless throttling ends the attempt retryably (the step is left to the next attempt)', async () => {
+    emr.on(DescribeStepCommand).rejects(throttling());
+    const err = await failureOf(harness({ deps: { maxConsecutiveErrors: 3 } }).run());
+    expect(err.type).toBe('EmrUnavailable');
+    expect(err.nonRetryable).toBe(false);
+    expect(emr.commandCalls(CancelStepsCommand)).toHaveLength(0);
+  });
+
+  test('cancellation while RUNNING cancels that step on EMR, waits for CANCELLED, ends cancelled', async () => {
+    let cancelSent = false;
+    emr.on(DescribeStepCommand).callsFake(() => step(cancelSent ? 'CANCELLED' : 'RUNNING', 's-7'));
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-7'] });
+    emr.on(CancelStepsCommand).callsFake(() => {
+      cancelSent = true;
+      return { CancelStepsInfoList: [{ StepId: 's-7', Status: 'SUBMITTED' }] };
+    });
+    const h = harness();
+    h.env.on('heartbeat', (d: { state?: string }) => {
+      if (d?.state === 'RUNNING' && !cancelSent) h.env.cancel();
+    });
+    await expect(h.run()).rejects.toBeInstanceOf(CancelledFailure);
+    const cancels = emr.commandCalls(CancelStepsCommand);
+    expect(cancels).toHaveLength(1);
+    expect(cancels[0]!.args[0].input).toEqual({
+      ClusterId: CLUSTER,
+      StepIds: ['s-7'],
+      StepCancellationOption: 'SEND_INTERRUPT',
+    });
+    // It looked again after CancelSteps, until the step had stopped.
+    const lastDescribe = await emr.commandCalls(DescribeStepCommand).at(-1)!.returnValue;
+    expect(lastDescribe).toEqual(step('CANCELLED', 's-7'));
+  });
+
+  test('a worker shutdown aborts the attempt but leaves the EMR step running for the next one', async () => {
+    emr.on(DescribeStepCommand).resolves(step('RUNNING'));
+    const h = harness();
+    h.env.once('heartbeat', () =>
+      setTimeout(
+        () => h.env.cancel('WORKER_SHUTDOWN', new ActivityCancellationDetails({ workerShutdown: true })),
+        5,
+      ),
+    );
+    await expect(h.run()).rejects.toBeInstanceOf(CancelledFailure);
+    expect(emr.commandCalls(CancelStepsCommand)).toHaveLength(0);
+  });
+
+  test.each(['PENDING', 'RUNNING', 'COMPLETED'] as const)(
+    'a step already under the name (%s) is adopted; nothing is submitted',
+    async (state) => {
+      emr.on(ListStepsCommand).resolves({
+        Steps: [summary('s-other', 'RUNNING', 'sparkify/other'), summary('s-old', state)],
+      });
+      emr.on(DescribeStepCommand).resolvesOnce(step(state, 's-old')).resolves(step('COMPLETED', 's-old'));
+      const h = harness();
+      const result = await h.run();
+      expect(result).toMatchObject({ stepId: 's-old', adopted: true, state: 'COMPLETED' });
+      expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
+      expect(h.heartbeats.find((d) => d !== undefined)).toEqual({ stepId: 's-old' });
+      // The lookup asks only for steps worth adopting and matches the name itself.
+      expect(emr.commandCalls(ListStepsCommand)[0]!.args[0].input).toEqual({
+        ClusterId: CLUSTER,
+        StepStates: ['PENDING', 'CANCEL_PENDING', 'RUNNING', 'COMPLETED'],
+        Marker: undefined,
+      });
+    },
+  );
+
+  test('only a FAILED step under the name: this is a real retry, a new step is added', async () => {
+    // Even if EMR ignored the state filter, a failed namesake must not be adopted.
+    emr
+      .on(ListStepsCommand)
+      .resolves({ Steps: [summary('s-failed', 'FAILED'), summary('s-int', 'INTERRUPTED')] });
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-new'] });
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-new'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-new', adopted: false });
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+  });
+
+  test('heartbeat details from an earlier attempt resume that step without ListSteps or AddJobFlowSteps', async () => {
+    emr.on(DescribeStepCommand).resolvesOnce(step('RUNNING', 's-9')).resolves(step('COMPLETED', 's-9'));
+    const h = harness({ heartbeatDetails: { stepId: 's-9', state: 'RUNNING' } });
+    const result = await h.run();
+    expect(result).toMatchObject({ stepId: 's-9', adopted: true });
+    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(0);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
+  });
+
+  test("the previous attempt's step failed retryably: a new step is submitted", async () => {
+    emr
+      .on(DescribeStepCommand, { StepId: 's-9' })
+      .resolves(step('FAILED', 's-9', { FailureDetails: { Reason: 'lost node' } }));
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-10'] });
+    emr.on(DescribeStepCommand, { StepId: 's-10' }).resolves(step('COMPLETED', 's-10'));
+    const result = await harness({ heartbeatDetails: { stepId: 's-9' } }).run();
+    expect(result).toMatchObject({ stepId: 's-10', adopted: false });
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+  });
+
+  test("the previous attempt's step failed a data check it never reported: reported now, nothing resubmitted", async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolves(step('FAILED', 's-9', { FailureDetails: { Reason: 'exit code 3' } }));
+    const report = { status: 'check_failed', failed_checks: ['users.user_id unique'] };
+    const err = await failureOf(
+      harness({ heartbeatDetails: { stepId: 's-9' }, deps: { readReport: async () => report } }).run(),
+    );
+    expect(err.type).toBe('DataCheckFailed');
+    expect(err.nonRetryable).toBe(true);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
+  });
+
+  test('a heartbeated step id EMR does not know falls back to the name lookup', async () => {
+    emr
+      .on(DescribeStepCommand, { StepId: 's-gone' })
+      .rejects(
+        new InvalidRequestException({ $metadata: { httpStatusCode: 400 }, message: 'Step id not found' }),
+      );
+    emr.on(DescribeStepCommand, { StepId: 's-1' }).resolves(step('COMPLETED'));
+    const result = await harness({ heartbeatDetails: { stepId: 's-gone' } }).run();
+    expect(result).toMatchObject({ stepId: 's-1', adopted: false });
+    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(1);
+  });
+
+  test('ListSteps paging: the step is found on page 2 via Marker', async () => {
+    emr.on(ListStepsCommand).callsFake((input: { Marker?: string }) =>
+      input.Marker === 'page-2'
+        ? { Steps: [summary('s-2', 'RUNNING')] }
+        : {
+            Steps: Array.from({ length: 50 }, (_, i) =>
+              summary(`s-x${i}`, 'COMPLETED', `sparkify/other/${i}`),
+            ),
+            Marker: 'page-2',
+          },
+    );
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-2'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-2', adopted: true });
+    expect(emr.commandCalls(ListStepsCommand).map((c) => c.args[0].input.Marker)).toEqual([
+      undefined,
+      'page-2',
+    ]);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
+  });
+
+  test('AddJobFlowSteps failing ambiguously is sent once, then resolved by looking again', async () => {
+    emr.on(AddJobFlowStepsCommand).rejects(networkError());
+    const err = await failureOf(harness().run());
+    expect(err.type).toBe('EmrSubmitAmbiguous');
+    expect(err.nonRetryable).toBe(false);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+    // One lookup before submitting, more after the ambiguous failure.
+    expect(emr.commandCalls(ListStepsCommand).length).toBeGreaterThanOrEqual(2);
+    // The submit went through the no-retry client.
+    const client = emr.commandCalls(AddJobFlowStepsCommand)[0]!.thisValue as EMRClient;
+    expect(await client.config.maxAttempts()).toBe(1);
+  });
+
+  test('AddJobFlowSteps failing ambiguously after EMR did add the step: the step is adopted', async () => {
+    let added = false;
+    emr.on(AddJobFlowStepsCommand).callsFake(() => {
+      added = true;
+      throw networkError();
+    });
+    emr.on(ListStepsCommand).callsFake(() => ({ Steps: added ? [summary('s-landed', 'PENDING')] : [] }));
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-landed'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-landed', adopted: true });
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+  });
+
+  test('cancelled before the step id is known: the step that landed is found by name and cancelled', async () => {
+    let added = false;
+    const h = harness();
+    emr.on(AddJobFlowStepsCommand).callsFake(() => {
+      added = true;
+      h.env.cancel();
+      throw networkError();
+    });
+    emr.on(ListStepsCommand).callsFake(() => ({ Steps: added ? [summary('s-landed', 'PENDING')] : [] }));
+    emr
+      .on(CancelStepsCommand)
+      .resolves({ CancelStepsInfoList: [{ StepId: 's-landed', Status: 'SUBMITTED' }] });
+    emr.on(DescribeStepCommand).resolves(step('CANCELLED', 's-landed'));
+    await expect(h.run()).rejects.toBeInstanceOf(CancelledFailure);
+    expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-landed']]);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+  });
+
+  test('a throttled AddJobFlowSteps was refused outright, so it is sent again', async () => {
+    emr
+      .on(AddJobFlowStepsCommand)
+      .rejectsOnce(throttling())
+      .resolves({ StepIds: ['s-1'] });
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-1', adopted: false });
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(2);
+  });
+
+  test('EMR refusing the request (terminated cluster) is non-retryable, with no lookup loop', async () => {
+    emr.on(AddJobFlowStepsCommand).rejects(
+      new InvalidRequestException({
+        $metadata: { httpStatusCode: 400 },
+        message: 'A job flow that is terminated may not be modified.',
+      }),
+    );
+    const err = await failureOf(harness().run());
+    expect(err.type).toBe('EmrRequestRejected');
+    expect(err.nonRetryable).toBe(true);
+    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(1);
+  });
+
+  test('invalid input fails fast and non-retryably', async () => {
+    const err = await failureOf(harness().run({ ...INPUT, stepName: 'x'.repeat(257) }));
+    expect(err.type).toBe('InvalidStepInput');
+    expect(err.nonRetryable).toBe(true);
+    expect(emr.calls()).toHaveLength(0);
+  });
+});
+
+/**
+ * aws-sdk-client-mock replaces `send`, so SDK retries never run under it. These tests use a
+ * real EMRClient against a tiny server speaking EMR's JSON protocol to show what the SDK does on
+ * the wire when the connection drops during AddJobFlowSteps.
+ */
+describe('runSparkStep against a fake EMR endpoint (real SDK, real retries)', () => {
+  let server: http.Server;
+  let endpoint: string;
+  const calls: string[] = [];
+  const steps: { Id: string; Name: string; State: StepState }[] = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const action = String(req.headers['x-amz-target'] ?? '').replace('ElasticMapReduce.', '');
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        calls.push(action);
+        const reply = (payload: unknown): void => {
+          res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+          res.end(JSON.stringify(payload));
+        };
+        if (action === 'AddJobFlowSteps') {
+          // EMR adds the step, then the connection dies before the answer gets back.
+          steps.unshift({ Id: `s-${steps.length + 1}`, Name: body.Steps[0].Name, State: 'PENDING' });
+          req.socket.destroy();
+        } else if (action === 'ListSteps') {
+          reply({
+            Steps: steps.map((s) => ({ Id: s.Id, Name: s.Name, Status: { State: s.State } })),
+          });
+        } else if (action === 'DescribeStep') {
+          const s = steps.find((x) => x.Id === body.StepId)!;
+          s.State = 'COMPLETED';
+          reply({
+            Step: {
+              Id: s.Id,
+              Name: s.Name,
+              Status: { State: s.State, Timeline: { StartDateTime: 1795816800 } },
+            },
+          });
+        } else {
+          res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+          res.end(JSON.stringify({ __type: 'InvalidRequestException', message: `unsupported ${action}` }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    calls.length = 0;
+    steps.length = 0;
+  });
+
+  test('control: a default client retries the dropped AddJobFlowSteps, adding duplicate steps', async () => {
+    const client = new EMRClient({ region: 'us-east-1', endpoint, credentials: CREDENTIALS, maxAttempts: 3 });
+    await expect(
+      client.send(
+        new AddJobFlowStepsCommand({
+          JobFlowId: CLUSTER,
+          Steps: [{ Name: NAME, HadoopJarStep: { Jar: 'x' } }],
+        }),
+      ),
+    ).rejects.toThrow();
+    expect(calls.filter((c) => c === 'AddJobFlowSteps').length).toBeGreaterThan(1);
+    expect(steps.length).toBeGreaterThan(1);
+    client.destroy();
+  });
+
+  test('runSparkStep sends AddJobFlowSteps exactly once and adopts the step that landed', async () => {
+    const emr = new EMRClient({ region: 'us-east-1', endpoint, credentials: CREDENTIALS, maxAttempts: 3 });
+    // No emrNoRetry given: it is derived from `emr`, keeping endpoint and credentials.
+    const { runSparkStep } = createEmrStepActivities({ emr });
+    const env = new MockActivityEnvironment({}, { logger: quietLogger });
+    const result = await env.run(runSparkStep, INPUT);
+    expect(result).toMatchObject({ stepId: 's-1', adopted: true, state: 'COMPLETED' });
+    expect(calls.filter((c) => c === 'AddJobFlowSteps')).toHaveLength(1);
+    expect(steps).toHaveLength(1);
+    expect(calls.filter((c) => c === 'ListSteps').length).toBeGreaterThanOrEqual(2);
+    expect(await withoutSdkRetries(emr).config.maxAttempts()).toBe(1);
+    emr.destroy();
+  });
+});
