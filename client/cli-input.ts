@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BackfillInput } from '../workflows/backfill';
 import { addDays, DayRangeSchema, DaySchema, graph, MonthSchema, monthRange, selectAssets, type DayRange } from '../assets';
 
 /** CLI input validated before anything starts: a bad argument names itself and starts nothing. */
@@ -44,4 +45,26 @@ export function parseSelection(selection: string): string {
     throw new UsageError(`--select: ${(err as Error).message}`);
   }
   return selection;
+}
+
+export function parseBackfillOptions(
+  opts: { select?: string; from?: string; to?: string; concurrency?: string; onlyMissing?: boolean; onlyFailed?: boolean; per: 'month' | 'day' },
+  defaultConcurrency: number,
+): BackfillInput {
+  if (opts.select === undefined) throw new UsageError('--select is required (e.g. --select "*")');
+  const selection = parseSelection(opts.select);
+  const months = z.object({ from: MonthSchema, to: MonthSchema }).safeParse({ from: opts.from, to: opts.to });
+  if (!months.success) throw new UsageError(`${issueText(months.error)} (both --from and --to are needed)`);
+  if (months.data.to < months.data.from) throw new UsageError(`--to ${months.data.to} is before --from ${months.data.from}`);
+  if (opts.onlyMissing && opts.onlyFailed) throw new UsageError('--only-missing and --only-failed exclude each other');
+  const concurrency = z.coerce.number().int().min(1).max(100).safeParse(opts.concurrency ?? defaultConcurrency);
+  if (!concurrency.success) throw new UsageError(`--concurrency ${opts.concurrency}: expected a whole number from 1 to 100`);
+  return {
+    selection,
+    from: months.data.from,
+    to: months.data.to,
+    per: opts.per,
+    concurrency: concurrency.data,
+    only: opts.onlyMissing ? 'missing' : opts.onlyFailed ? 'failed' : 'all',
+  };
 }

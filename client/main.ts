@@ -8,10 +8,16 @@ import { runDemo } from './demo';
 import { devDefaults, startDevStack } from './dev-stack';
 import { renderRun } from './render';
 import { startMaterialize } from './runs';
-import { monthPartitions, readStatus, renderGrid, renderSummary } from './status';
+import { readStatus } from '../activities/status';
+import { monthPartitions, renderGrid, renderSummary } from './status';
 import { connectClient } from './temporal';
 import { watchRun } from './watch';
 import { MonthSchema } from '../assets/partitions';
+import YAML from 'yaml';
+import { backfillProgressQuery } from '../workflows';
+import { renderBackfill, startBackfill, watchBackfill } from './backfill';
+import { parseBackfillOptions } from './cli-input';
+import { applySchedule, describeSchedule } from './schedule';
 
 const program = new Command()
   .name('sparkify')
@@ -109,6 +115,88 @@ program
     const tty = process.stdout.isTTY === true;
     const ok = await runDemo(config(), { stay: tty && !opts.exit && !opts.json, live: tty, json: opts.json === true });
     if (!ok) process.exitCode = 1;
+  });
+
+const schedule = program.command('schedule').description('the daily Temporal Schedule (materializes the previous UTC day)');
+
+schedule
+  .command('apply')
+  .description('create the schedule, or update it to the configured settings (idempotent)')
+  .action(async () => {
+    const cfg = config();
+    const client = await connectClient(cfg);
+    const outcome = await applySchedule(client, cfg);
+    console.log(`schedule ${cfg.schedule.id} ${outcome}: every day at ${String(cfg.schedule.hour).padStart(2, '0')}:${String(cfg.schedule.minute).padStart(2, '0')} UTC, selection ${cfg.schedule.selection}`);
+  });
+
+for (const [name, description] of [
+  ['pause', 'pause the schedule'],
+  ['unpause', 'resume the schedule'],
+  ['trigger', 'run the schedule now (processes the day before now)'],
+  ['describe', 'settings, next and recent runs'],
+] as const) {
+  schedule
+    .command(name)
+    .description(description)
+    .option('--json', 'print JSON (describe)')
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = config();
+      const client = await connectClient(cfg);
+      const handle = client.schedule.getHandle(cfg.schedule.id);
+      if (name === 'pause') await handle.pause('paused from the sparkify CLI');
+      if (name === 'unpause') await handle.unpause('unpaused from the sparkify CLI');
+      if (name === 'trigger') await handle.trigger();
+      if (name === 'describe') {
+        const d = describeSchedule(await handle.describe());
+        console.log(opts.json ? JSON.stringify(d, null, 2) : YAML.stringify(d));
+      } else console.log(`schedule ${cfg.schedule.id}: ${name} done`);
+    });
+}
+
+const backfillCommand = program
+  .command('backfill')
+  .description('materialize a selection for a range of months: one run per month (or per day), months in parallel')
+  .option('--select <selection>', 'assets to backfill (see materialize)')
+  .option('--from <YYYY-MM>', 'first month')
+  .option('--to <YYYY-MM>', 'last month, included')
+  .option('--concurrency <n>', 'partitions at once (default: the configured concurrency.months)')
+  .option('--only-missing', 'skip partitions already materialized')
+  .option('--only-failed', 'run only partitions whose last run failed')
+  .addOption(new Option('--per <unit>', 'one materialization per month or per day').choices(['month', 'day']).default('month'))
+  .option('--json', 'print the final progress as JSON')
+  .option('--no-wait', 'start (or join) the backfill and return its id')
+  .action(async (opts: { select?: string; from?: string; to?: string; concurrency?: string; onlyMissing?: boolean; onlyFailed?: boolean; per: 'month' | 'day'; json?: boolean; wait: boolean }) => {
+    const cfg = config();
+    const input = parseBackfillOptions(opts, cfg.concurrency.months);
+    const client = await connectClient(cfg);
+    const handle = await startBackfill(client, cfg, input);
+    if (!opts.json) console.error(`backfill ${handle.workflowId} started (or joined); follow it with: sparkify backfill status ${handle.workflowId}`);
+    if (!opts.wait) {
+      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId }));
+      return;
+    }
+    const final = await watchBackfill(client, handle.workflowId, { live: !opts.json && process.stdout.isTTY === true });
+    console.log(opts.json ? JSON.stringify(final, null, 2) : renderBackfill(final));
+    if (Object.keys(final.failed).length > 0) process.exitCode = 1;
+  });
+
+backfillCommand
+  .command('status <workflowId>')
+  .description('progress of a backfill (a query on its workflow)')
+  .option('--json', 'print JSON')
+  .action(async (workflowId: string, opts: { json?: boolean }) => {
+    const client = await connectClient(config());
+    const p = await client.workflow.getHandle(workflowId).query(backfillProgressQuery);
+    console.log(opts.json ? JSON.stringify(p, null, 2) : renderBackfill(p));
+  });
+
+backfillCommand
+  .command('cancel <workflowId>')
+  .description('cancel a backfill; its running materializations and their EMR steps are cancelled too')
+  .action(async (workflowId: string) => {
+    const client = await connectClient(config());
+    await client.workflow.getHandle(workflowId).cancel();
+    console.log(`cancellation requested for ${workflowId}`);
   });
 
 export async function main(argv: string[]): Promise<void> {

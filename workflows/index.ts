@@ -1,2 +1,4 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { materialize, progressQuery } from './materialize';
+export { daily } from './daily';
+export { backfill, backfillProgressQuery, type BackfillInput } from './backfill';

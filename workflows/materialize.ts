@@ -30,9 +30,10 @@ const bookkeeping = proxyActivities<SparkifyActivities>({
 
 // A Spark step can run for hours; liveness comes from heartbeats, not from the overall timeout.
 // WAIT_CANCELLATION_COMPLETED lets the activity cancel its EMR step before the workflow moves on.
-const spark = proxyActivities<SparkifyActivities>({
+const sparkActivities = (heartbeatTimeoutMs: number) =>
+  proxyActivities<SparkifyActivities>({
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: heartbeatTimeoutMs,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: {
     initialInterval: '15 seconds',
@@ -41,7 +42,7 @@ const spark = proxyActivities<SparkifyActivities>({
     maximumAttempts: 4,
     nonRetryableErrorTypes: ['DataCheckFailed', 'InvalidJobArguments', 'InvalidStepInput'],
   },
-});
+  });
 
 function failureOf(err: unknown): { reason: string; logFile?: string; stepId?: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
@@ -79,6 +80,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   const { input, selected } = validateInput(rawInput);
   const { workflowId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
+  const spark = sparkActivities(input.stepHeartbeatTimeoutMs);
 
   upsertSearchAttributes([
     { key: SA_ASSETS, value: selected },

@@ -26,6 +26,8 @@ export const MaterializeInputSchema = z
     code: CodeVersionSchema.optional(),
     /** Skip song_data-derived assets whose input has not changed since their last materialization. */
     skipUnchanged: z.boolean().default(false),
+    /** How long a step activity may go without a heartbeat before another worker takes over. */
+    stepHeartbeatTimeoutMs: z.number().int().min(1000).default(120_000),
   })
   .strict();
 export type MaterializeInput = z.input<typeof MaterializeInputSchema>;
@@ -106,6 +108,14 @@ export interface UpToDateAnswer {
   upToDate: string[];
 }
 
+export type PartitionState = 'materialized' | 'failed' | 'missing' | 'stale';
+
+export interface PartitionStatesInput {
+  assets: string[];
+  /** Backfill partitions: months (YYYY-MM) or days (YYYY-MM-DD). */
+  partitions: string[];
+}
+
 /** The activities the workflows call; activities/index.ts implements them. */
 export interface SparkifyActivities {
   publishSparkCode(): Promise<CodeVersion>;
@@ -113,4 +123,6 @@ export interface SparkifyActivities {
   recordMaterialization(input: RecordInput): Promise<AssetResult[]>;
   recordFailure(input: RecordFailureInput): Promise<void>;
   checkSongDataUnchanged(input: UpToDateCheck): Promise<UpToDateAnswer>;
+  /** The state of each backfill partition, from the manifests: the worst of its cells. */
+  partitionStates(input: PartitionStatesInput): Promise<Record<string, PartitionState>>;
 }

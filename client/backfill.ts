@@ -1,0 +1,72 @@
+import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import logUpdate from 'log-update';
+import { graph, selectAssets } from '../assets';
+import type { Config } from '../config/config';
+import { backfill, backfillProgressQuery, type BackfillInput } from '../workflows';
+import type { BackfillProgress } from '../workflows/backfill';
+
+export function backfillWorkflowId(input: { selection: string; from: string; to: string; per?: string }): string {
+  const assets = selectAssets(graph, input.selection);
+  const tag = assets.length === graph.order.length ? 'all' : assets.join('+');
+  return `backfill-${tag}-${input.from}..${input.to}${input.per === 'day' ? '-per-day' : ''}`;
+}
+
+export async function startBackfill(
+  client: Client,
+  config: Config,
+  input: BackfillInput,
+): Promise<WorkflowHandle<typeof backfill>> {
+  return client.workflow.start(backfill, {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: backfillWorkflowId(input),
+    args: [{ maxParallelSteps: config.concurrency.steps, ...input }],
+    // An identical backfill already running is joined, not started twice.
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    memo: { selection: input.selection, from: input.from, to: input.to },
+  });
+}
+
+export function renderBackfill(p: BackfillProgress): string {
+  const finished = p.done + Object.keys(p.failed).length;
+  const planned = p.total - p.skippedByFilter;
+  const width = 30;
+  const filled = planned === 0 ? width : Math.round((finished / planned) * width);
+  const lines = [
+    `${p.workflowId}  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${finished}/${planned} ${p.per}s` +
+      (p.skippedByFilter ? ` (${p.skippedByFilter} already done, left out)` : ''),
+    `  done ${p.done}, failed ${Object.keys(p.failed).length}, running ${p.running.length}, pending ${p.pending}, workflow runs ${p.runs}`,
+  ];
+  if (p.running.length) lines.push(`  running: ${p.running.join(', ')}`);
+  for (const [partition, reason] of Object.entries(p.failed)) lines.push(`  failed ${partition}: ${reason}`);
+  return lines.join('\n');
+}
+
+/** Follows a backfill across continue-as-new runs until it ends. */
+export async function watchBackfill(
+  client: Client,
+  workflowId: string,
+  opts: { live: boolean },
+): Promise<BackfillProgress> {
+  const handle = client.workflow.getHandle<typeof backfill>(workflowId);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  if (opts.live) {
+    const draw = async () => {
+      try {
+        const p = await handle.query(backfillProgressQuery);
+        if (!stopped) logUpdate(renderBackfill(p));
+      } catch {
+        // Between runs (continue-as-new) the query may fail once; the next tick draws.
+      }
+      if (!stopped) timer = setTimeout(draw, 1000);
+    };
+    void draw();
+  }
+  try {
+    return await handle.result();
+  } finally {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    if (opts.live) logUpdate.clear();
+  }
+}

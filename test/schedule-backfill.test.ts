@@ -1,0 +1,202 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { openLake } from '../activities/lake';
+import { loadConfig, type Config } from '../config/config';
+import { applySchedule } from '../client/schedule';
+import { backfillWorkflowId, startBackfill } from '../client/backfill';
+import { backfill, daily } from '../workflows';
+import { createTemporalEnv, workflowBundle } from './helpers/temporal';
+import { scriptedActivities, type StepScript } from './helpers/scripted';
+
+jest.setTimeout(300_000);
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await createTemporalEnv();
+  await workflowBundle();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+interface Harness {
+  config: Config;
+  lakeDir: string;
+  rawDir: string;
+  ledger: string;
+}
+
+function harness(extraEnv: Record<string, string> = {}): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'sparkify-sb-'));
+  const rawDir = join(dir, 'raw');
+  mkdirSync(join(rawDir, 'song_data', 'A', 'B', 'C'), { recursive: true });
+  writeFileSync(join(rawDir, 'song_data', 'A', 'B', 'C', 'TRAAAAA.json'), '{"song_id":"S1"}');
+  const config = loadConfig({
+    env: {
+      SPARKIFY_TEMPORAL_TASK_QUEUE: `sb-${randomUUID()}`,
+      SPARKIFY_SCHEDULE_ID: `daily-${randomUUID()}`,
+      SPARKIFY_RAW_URI: rawDir,
+      SPARKIFY_LAKE_URI: join(dir, 'lake'),
+      SPARKIFY_CODE_URI: join(dir, 'code'),
+      ...extraEnv,
+    },
+  });
+  return { config, lakeDir: join(dir, 'lake'), rawDir, ledger: join(dir, 'ledger.txt') };
+}
+
+async function withWorker<T>(h: Harness, script: StepScript, fn: () => Promise<T>): Promise<T> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: h.config.temporal.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: scriptedActivities(h.config, openLake(h.lakeDir), { ledger: h.ledger, ...script }),
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+  return worker.runUntil(fn());
+}
+
+const ledger = (h: Harness) => readFileSync(h.ledger, 'utf8').trim().split('\n').filter(Boolean);
+
+describe('the daily schedule', () => {
+  test('apply twice leaves one schedule, with the new settings', async () => {
+    const h = harness({ SPARKIFY_SCHEDULE_HOUR: '2' });
+    expect(await applySchedule(env.client, h.config)).toBe('created');
+    const changed = { ...h.config, schedule: { ...h.config.schedule, hour: 5, minute: 30, selection: 'time' } };
+    expect(await applySchedule(env.client, changed)).toBe('updated');
+    const ids: string[] = [];
+    for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
+    expect(ids.filter((id) => id === h.config.schedule.id)).toHaveLength(1);
+    const d = await env.client.schedule.getHandle(h.config.schedule.id).describe();
+    expect(d.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 5, end: 5, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] });
+    expect(d.action.type === 'startWorkflow' && d.action.args).toEqual([{ selection: 'time', maxParallelSteps: 2 }]);
+    expect(d.policies.overlap).toBe(ScheduleOverlapPolicy.BUFFER_ONE);
+    await env.client.schedule.getHandle(h.config.schedule.id).delete();
+  });
+
+  test('a backfilled scheduled run processes the day before its nominal time, not the clock', async () => {
+    const h = harness({ SPARKIFY_SCHEDULE_SELECTION: 'time' });
+    await applySchedule(env.client, h.config);
+    const handle = env.client.schedule.getHandle(h.config.schedule.id);
+    await handle.pause('test drives it by hand');
+    await withWorker(h, {}, async () => {
+      await handle.backfill({
+        start: new Date('2018-11-15T02:00:00Z'),
+        end: new Date('2018-11-15T02:00:01Z'),
+        overlap: ScheduleOverlapPolicy.ALLOW_ALL,
+      });
+      let workflowId: string | undefined;
+      for (let i = 0; i < 100 && !workflowId; i++) {
+        for await (const w of env.client.workflow.list({ query: `WorkflowType = 'daily' AND TaskQueue = '${h.config.temporal.taskQueue}'` })) {
+          workflowId = w.workflowId;
+        }
+        if (!workflowId) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(workflowId).toBe(`${h.config.schedule.id}-2018-11-15T02:00:00Z`);
+      const result = await env.client.workflow.getHandle<typeof daily>(workflowId!).result();
+      expect(result.range).toEqual({ start: '2018-11-14', end: '2018-11-15' });
+      expect(result.ok).toBe(true);
+    });
+    expect(ledger(h)).toEqual(['time@2018-11-14']);
+    await handle.delete();
+  });
+
+  test('songs and artists are skipped while song_data is unchanged and rebuilt when a song file is added', async () => {
+    const h = harness();
+    const run = (day: string) =>
+      env.client.workflow.execute(daily, {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: `daily-skip-${randomUUID()}`,
+        args: [{ selection: '*', day }],
+      });
+    await withWorker(h, {}, async () => {
+      const first = await run('2018-11-01');
+      expect(first.assets.find((a) => a.asset === 'songs')!.status).toBe('materialized');
+      const second = await run('2018-11-02');
+      expect(second.assets.filter((a) => a.status === 'up_to_date').map((a) => a.asset)).toEqual(['songs', 'artists']);
+      expect(second.assets.find((a) => a.asset === 'songplays')!.status).toBe('materialized');
+      writeFileSync(join(h.rawDir, 'song_data', 'A', 'B', 'C', 'TRBBBBB.json'), '{"song_id":"S2"}');
+      const third = await run('2018-11-03');
+      expect(third.assets.find((a) => a.asset === 'songs')!.status).toBe('materialized');
+    });
+    expect(ledger(h).filter((l) => l.startsWith('song_tables'))).toEqual(['song_tables@2018-11-01', 'song_tables@2018-11-03']);
+    expect(ledger(h).filter((l) => l.startsWith('users'))).toHaveLength(3);
+  });
+});
+
+describe('backfills', () => {
+  test('three months at concurrency 2 run one materialization per month, two at a time', async () => {
+    const h = harness();
+    const result = await withWorker(h, { durationMs: 400 }, async () => {
+      const handle = await startBackfill(env.client, h.config, {
+        selection: 'time',
+        from: '2018-11',
+        to: '2019-01',
+        concurrency: 2,
+      });
+      expect(handle.workflowId).toBe('backfill-time-2018-11..2019-01');
+      return handle.result();
+    });
+    expect(result).toMatchObject({ total: 3, done: 3, failed: {}, per: 'month' });
+    expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);
+    const children: string[] = [];
+    for await (const w of env.client.workflow.list({
+      query: `WorkflowType = 'materialize' AND TaskQueue = '${h.config.temporal.taskQueue}'`,
+    })) {
+      children.push(w.workflowId);
+      expect(w.startTime.getTime()).toBeGreaterThan(0);
+    }
+    expect(children.sort()).toEqual([
+      'backfill-time-2018-11..2019-01-2018-11',
+      'backfill-time-2018-11..2019-01-2018-12',
+      'backfill-time-2018-11..2019-01-2019-01',
+    ]);
+  });
+
+  test('--only-missing after a partial backfill runs only the missing months', async () => {
+    const h = harness();
+    const input = { selection: 'time', from: '2018-11', to: '2019-01', concurrency: 3 };
+    const first = await withWorker(h, { fail: ['time@2018-12-01'] }, async () =>
+      (await startBackfill(env.client, h.config, input)).result(),
+    );
+    expect(first.done).toBe(2);
+    expect(Object.keys(first.failed)).toEqual(['2018-12']);
+    const second = await withWorker(h, {}, async () =>
+      (await startBackfill(env.client, h.config, { ...input, only: 'missing' })).result(),
+    );
+    expect(second).toMatchObject({ total: 3, skippedByFilter: 2, done: 1, failed: {} });
+    expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);
+  });
+
+  test('a per-day backfill of 1,000+ days continues as new and keeps every history under 10,000 events', async () => {
+    const h = harness();
+    // A low history limit makes the 1,000 days span several runs, as a multi-year backfill would.
+    const input = {
+      selection: 'time',
+      from: '2016-01',
+      to: '2018-09',
+      per: 'day' as const,
+      concurrency: 10,
+      historyLimit: 2_000,
+    };
+    const workflowId = backfillWorkflowId(input);
+    const result = await withWorker(h, { durationMs: 1 }, async () =>
+      (await startBackfill(env.client, h.config, input)).result(),
+    );
+    expect(result.total).toBe(1004);
+    expect(result.done).toBe(1004);
+    expect(result.runs).toBeGreaterThan(1);
+    let runs = 0;
+    for await (const w of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs++;
+      const history = await env.client.workflow.getHandle(workflowId, w.runId).fetchHistory();
+      expect(history.events!.length).toBeLessThan(10_000);
+    }
+    expect(runs).toBe(result.runs);
+    expect(new Set(ledger(h)).size).toBe(1004);
+  });
+});
