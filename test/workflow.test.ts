@@ -66,6 +66,9 @@ function scriptedActivities(script: Script) {
     async checkSongDataUnchanged() {
       return { fingerprint: 'f', upToDate: [] };
     },
+    async partitionStates() {
+      return {};
+    },
   };
   return { activities, calls, stats: () => ({ publishes, maxRunning }) };
 }
