@@ -50,6 +50,8 @@ export const ConfigSchema = z
         logUri: z.string().optional(),
         pollInitialMs: z.coerce.number().int().min(10).default(10_000),
         pollMaxMs: z.coerce.number().int().min(10).default(60_000),
+        /** A step activity silent this long is retried on another worker, where it re-attaches. */
+        stepHeartbeatTimeoutMs: z.coerce.number().int().min(1000).default(120_000),
       })
       .strict()
       .prefault({}),
@@ -116,6 +118,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_EMR_LOG_URI: 'emr.logUri',
   SPARKIFY_EMR_POLL_INITIAL_MS: 'emr.pollInitialMs',
   SPARKIFY_EMR_POLL_MAX_MS: 'emr.pollMaxMs',
+  SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: 'emr.stepHeartbeatTimeoutMs',
   SPARKIFY_S3_ENDPOINT: 's3.endpoint',
   SPARKIFY_RAW_URI: 'storage.raw',
   SPARKIFY_LAKE_URI: 'storage.lake',
