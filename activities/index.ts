@@ -49,7 +49,9 @@ function emrClient(config: Config, maxAttempts?: number): EMRClient {
     // Not a credential: placeholders so the SDK can sign requests to the local EMR, which
     // ignores signatures. Real EMR always goes through the default credential chain.
     ...(isLoopback(config.emr.endpoint)
-      ? { credentials: { accessKeyId: 'sparkify-local-emr', secretAccessKey: 'not-checked-by-the-local-emr' } }
+      ? {
+          credentials: { accessKeyId: 'sparkify-local-emr', secretAccessKey: 'not-checked-by-the-local-emr' },
+        }
       : {}),
     ...(maxAttempts ? { maxAttempts } : {}),
   });
@@ -126,7 +128,8 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
       jobArgs.push('--report', reportUri);
       // Readable first, unique last: the name is how a later attempt finds this step again.
       const stepName = `sparkify/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(input.runTag)}`;
-      if (stepName.length > STEP_NAME_MAX) throw ApplicationFailure.nonRetryable('step name too long', 'InvalidStepInput');
+      if (stepName.length > STEP_NAME_MAX)
+        throw ApplicationFailure.nonRetryable('step name too long', 'InvalidStepInput');
       const result = await emrSteps.runSparkStep({
         clusterId: config.emr.clusterId,
         stepName,
@@ -140,7 +143,8 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
     async recordMaterialization(input: RecordInput): Promise<AssetResult[]> {
       const key = input.outcome.reportUri.slice(lake.uri.length).replace(/^\/+/, '');
       const text = await lake.readText(key);
-      if (text === null) throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
+      if (text === null)
+        throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
       const report = parseJobReport(text, input.outcome.reportUri);
       const at = deps.now().toISOString();
       const results: AssetResult[] = [];
@@ -215,8 +219,9 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
     async partitionStates(input: PartitionStatesInput): Promise<Record<string, PartitionState>> {
       const daysOf = (p: string) => (p.length === 7 ? daysIn(monthRange(p)) : [p]);
       const allDays = input.partitions.flatMap(daysOf);
-      const cells = (await readStatus(lake, (spec) => (spec.partitioning === 'daily' ? allDays : [UNPARTITIONED])))
-        .filter((c) => input.assets.includes(c.asset));
+      const cells = (
+        await readStatus(lake, (spec) => (spec.partitioning === 'daily' ? allDays : [UNPARTITIONED]))
+      ).filter((c) => input.assets.includes(c.asset));
       const states: Record<string, PartitionState> = {};
       for (const p of input.partitions) {
         const days = new Set(daysOf(p));

@@ -41,7 +41,9 @@ export function parseJobReport(text: string, where: string): JobReport {
   const parsed = JobReportSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`job report at ${where} does not match report_version 1: ${issue?.path.join('.')}: ${issue?.message}`);
+    throw new Error(
+      `job report at ${where} does not match report_version 1: ${issue?.path.join('.')}: ${issue?.message}`,
+    );
   }
   return parsed.data;
 }

@@ -107,7 +107,9 @@ export function selectAssets(graph: AssetGraph, selection: string): string[] {
     .map((t) => t.trim())
     .filter((t) => t.length > 0);
   if (terms.length === 0) {
-    throw new GraphError(`empty selection: name assets (e.g. "songplays", "+songplays", "songs+") or "*" for all`);
+    throw new GraphError(
+      `empty selection: name assets (e.g. "songplays", "+songplays", "songs+") or "*" for all`,
+    );
   }
   const chosen = new Set<string>();
   for (const term of terms) {

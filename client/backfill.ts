@@ -5,7 +5,12 @@ import type { Config } from '../config/config';
 import { backfill, backfillProgressQuery, type BackfillInput } from '../workflows';
 import type { BackfillProgress } from '../workflows/backfill';
 
-export function backfillWorkflowId(input: { selection: string; from: string; to: string; per?: string }): string {
+export function backfillWorkflowId(input: {
+  selection: string;
+  from: string;
+  to: string;
+  per?: string;
+}): string {
   const assets = selectAssets(graph, input.selection);
   const tag = assets.length === graph.order.length ? 'all' : assets.join('+');
   return `backfill-${tag}-${input.from}..${input.to}${input.per === 'day' ? '-per-day' : ''}`;
@@ -19,7 +24,13 @@ export async function startBackfill(
   return client.workflow.start(backfill, {
     taskQueue: config.temporal.taskQueue,
     workflowId: backfillWorkflowId(input),
-    args: [{ maxParallelSteps: config.concurrency.steps, ...input }],
+    args: [
+      {
+        maxParallelSteps: config.concurrency.steps,
+        stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
+        ...input,
+      },
+    ],
     // An identical backfill already running is joined, not started twice.
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     memo: { selection: input.selection, from: input.from, to: input.to },

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import type { BackfillInput } from '../workflows/backfill';
-import { addDays, DayRangeSchema, DaySchema, graph, MonthSchema, monthRange, selectAssets, type DayRange } from '../assets';
+import {
+  addDays,
+  DayRangeSchema,
+  DaySchema,
+  graph,
+  MonthSchema,
+  monthRange,
+  selectAssets,
+  type DayRange,
+} from '../assets';
 
 /** CLI input validated before anything starts: a bad argument names itself and starts nothing. */
 
@@ -26,9 +35,13 @@ export function parseRange(raw: Record<string, unknown>): DayRange {
   const parsed = RangeOptionsSchema.safeParse(raw);
   if (!parsed.success) throw new UsageError(issueText(parsed.error));
   const { day, month, from, to } = parsed.data;
-  const forms = [day !== undefined, month !== undefined, from !== undefined || to !== undefined].filter(Boolean);
+  const forms = [day !== undefined, month !== undefined, from !== undefined || to !== undefined].filter(
+    Boolean,
+  );
   if (forms.length !== 1) {
-    throw new UsageError('give exactly one of --day YYYY-MM-DD, --month YYYY-MM, or --from YYYY-MM-DD --to YYYY-MM-DD');
+    throw new UsageError(
+      'give exactly one of --day YYYY-MM-DD, --month YYYY-MM, or --from YYYY-MM-DD --to YYYY-MM-DD',
+    );
   }
   if (day) return { start: day, end: addDays(day, 1) };
   if (month) return monthRange(month);
@@ -48,17 +61,33 @@ export function parseSelection(selection: string): string {
 }
 
 export function parseBackfillOptions(
-  opts: { select?: string; from?: string; to?: string; concurrency?: string; onlyMissing?: boolean; onlyFailed?: boolean; per: 'month' | 'day' },
+  opts: {
+    select?: string;
+    from?: string;
+    to?: string;
+    concurrency?: string;
+    onlyMissing?: boolean;
+    onlyFailed?: boolean;
+    per: 'month' | 'day';
+  },
   defaultConcurrency: number,
 ): BackfillInput {
   if (opts.select === undefined) throw new UsageError('--select is required (e.g. --select "*")');
   const selection = parseSelection(opts.select);
   const months = z.object({ from: MonthSchema, to: MonthSchema }).safeParse({ from: opts.from, to: opts.to });
   if (!months.success) throw new UsageError(`${issueText(months.error)} (both --from and --to are needed)`);
-  if (months.data.to < months.data.from) throw new UsageError(`--to ${months.data.to} is before --from ${months.data.from}`);
-  if (opts.onlyMissing && opts.onlyFailed) throw new UsageError('--only-missing and --only-failed exclude each other');
-  const concurrency = z.coerce.number().int().min(1).max(100).safeParse(opts.concurrency ?? defaultConcurrency);
-  if (!concurrency.success) throw new UsageError(`--concurrency ${opts.concurrency}: expected a whole number from 1 to 100`);
+  if (months.data.to < months.data.from)
+    throw new UsageError(`--to ${months.data.to} is before --from ${months.data.from}`);
+  if (opts.onlyMissing && opts.onlyFailed)
+    throw new UsageError('--only-missing and --only-failed exclude each other');
+  const concurrency = z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .safeParse(opts.concurrency ?? defaultConcurrency);
+  if (!concurrency.success)
+    throw new UsageError(`--concurrency ${opts.concurrency}: expected a whole number from 1 to 100`);
   return {
     selection,
     from: months.data.from,

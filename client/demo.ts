@@ -62,12 +62,16 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
       console.log(rows.toString());
       console.log(`\nWhere to look:`);
       if (stack.uiUrl) {
-        console.log(`  Temporal Web UI   ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${handle.workflowId}`);
+        console.log(
+          `  Temporal Web UI   ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${handle.workflowId}`,
+        );
       }
       console.log(`  lake (Parquet)    ${config.storage.lake}`);
       console.log(`  raw input         ${raw}`);
       console.log(`  step logs         ${resolve(config.dev.stateDir, 'emr', 'logs')}`);
-      console.log(`  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`);
+      console.log(
+        `  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`,
+      );
     }
     if (opts.stay) {
       say('\nThe stack stays up for the Web UI; press Ctrl-C to stop it.');

@@ -32,32 +32,48 @@ function config(): Config {
 program
   .command('materialize')
   .description('materialize a selection of assets for a day, a month or a range of days')
-  .requiredOption('--select <selection>', 'assets: name, +name (with upstream), name+ (with downstream), * (all); comma-separated')
+  .requiredOption(
+    '--select <selection>',
+    'assets: name, +name (with upstream), name+ (with downstream), * (all); comma-separated',
+  )
   .option('--day <YYYY-MM-DD>', 'one UTC day')
   .option('--month <YYYY-MM>', 'a whole month')
   .option('--from <YYYY-MM-DD>', 'first day (with --to)')
   .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
   .option('--json', 'print the result as JSON')
   .option('--no-wait', 'start (or join) the run and return its workflow id')
-  .action(async (opts: { select: string; day?: string; month?: string; from?: string; to?: string; json?: boolean; wait: boolean }) => {
-    const selection = parseSelection(opts.select);
-    const range = parseRange({ day: opts.day, month: opts.month, from: opts.from, to: opts.to });
-    const cfg = config();
-    const client = await connectClient(cfg);
-    const { handle, joined } = await startMaterialize(client, cfg, { selection, range });
-    if (!opts.json) console.error(`${joined ? 'joined the running' : 'started'} workflow ${handle.workflowId}`);
-    if (!opts.wait) {
-      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, joined }));
-      return;
-    }
-    const result = await watchRun(handle, { live: !opts.json && process.stdout.isTTY === true });
-    console.log(opts.json ? JSON.stringify(result, null, 2) : renderRun(result));
-    if (!result.ok) process.exitCode = 1;
-  });
+  .action(
+    async (opts: {
+      select: string;
+      day?: string;
+      month?: string;
+      from?: string;
+      to?: string;
+      json?: boolean;
+      wait: boolean;
+    }) => {
+      const selection = parseSelection(opts.select);
+      const range = parseRange({ day: opts.day, month: opts.month, from: opts.from, to: opts.to });
+      const cfg = config();
+      const client = await connectClient(cfg);
+      const { handle, joined } = await startMaterialize(client, cfg, { selection, range });
+      if (!opts.json)
+        console.error(`${joined ? 'joined the running' : 'started'} workflow ${handle.workflowId}`);
+      if (!opts.wait) {
+        if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, joined }));
+        return;
+      }
+      const result = await watchRun(handle, { live: !opts.json && process.stdout.isTTY === true });
+      console.log(opts.json ? JSON.stringify(result, null, 2) : renderRun(result));
+      if (!result.ok) process.exitCode = 1;
+    },
+  );
 
 program
   .command('status')
-  .description('what is materialized, per asset (and per day with --month), read from the manifests in the lake')
+  .description(
+    'what is materialized, per asset (and per day with --month), read from the manifests in the lake',
+  )
   .option('--month <YYYY-MM>', 'show an asset × day grid for this month')
   .option('--lake <uri>', 'lake root (default: the configured storage.lake)')
   .option('--json', 'print the cells as JSON')
@@ -94,7 +110,9 @@ program
 
 program
   .command('dev')
-  .description('the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all')
+  .description(
+    'the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all',
+  )
   .action(async () => {
     const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l) });
     console.log('ready; press Ctrl-C to stop');
@@ -113,11 +131,17 @@ program
   .option('--json', 'print the result as JSON')
   .action(async (opts: { exit?: boolean; json?: boolean }) => {
     const tty = process.stdout.isTTY === true;
-    const ok = await runDemo(config(), { stay: tty && !opts.exit && !opts.json, live: tty, json: opts.json === true });
+    const ok = await runDemo(config(), {
+      stay: tty && !opts.exit && !opts.json,
+      live: tty,
+      json: opts.json === true,
+    });
     if (!ok) process.exitCode = 1;
   });
 
-const schedule = program.command('schedule').description('the daily Temporal Schedule (materializes the previous UTC day)');
+const schedule = program
+  .command('schedule')
+  .description('the daily Temporal Schedule (materializes the previous UTC day)');
 
 schedule
   .command('apply')
@@ -126,7 +150,9 @@ schedule
     const cfg = config();
     const client = await connectClient(cfg);
     const outcome = await applySchedule(client, cfg);
-    console.log(`schedule ${cfg.schedule.id} ${outcome}: every day at ${String(cfg.schedule.hour).padStart(2, '0')}:${String(cfg.schedule.minute).padStart(2, '0')} UTC, selection ${cfg.schedule.selection}`);
+    console.log(
+      `schedule ${cfg.schedule.id} ${outcome}: every day at ${String(cfg.schedule.hour).padStart(2, '0')}:${String(cfg.schedule.minute).padStart(2, '0')} UTC, selection ${cfg.schedule.selection}`,
+    );
   });
 
 for (const [name, description] of [
@@ -155,30 +181,53 @@ for (const [name, description] of [
 
 const backfillCommand = program
   .command('backfill')
-  .description('materialize a selection for a range of months: one run per month (or per day), months in parallel')
+  .description(
+    'materialize a selection for a range of months: one run per month (or per day), months in parallel',
+  )
   .option('--select <selection>', 'assets to backfill (see materialize)')
   .option('--from <YYYY-MM>', 'first month')
   .option('--to <YYYY-MM>', 'last month, included')
   .option('--concurrency <n>', 'partitions at once (default: the configured concurrency.months)')
   .option('--only-missing', 'skip partitions already materialized')
   .option('--only-failed', 'run only partitions whose last run failed')
-  .addOption(new Option('--per <unit>', 'one materialization per month or per day').choices(['month', 'day']).default('month'))
+  .addOption(
+    new Option('--per <unit>', 'one materialization per month or per day')
+      .choices(['month', 'day'])
+      .default('month'),
+  )
   .option('--json', 'print the final progress as JSON')
   .option('--no-wait', 'start (or join) the backfill and return its id')
-  .action(async (opts: { select?: string; from?: string; to?: string; concurrency?: string; onlyMissing?: boolean; onlyFailed?: boolean; per: 'month' | 'day'; json?: boolean; wait: boolean }) => {
-    const cfg = config();
-    const input = parseBackfillOptions(opts, cfg.concurrency.months);
-    const client = await connectClient(cfg);
-    const handle = await startBackfill(client, cfg, input);
-    if (!opts.json) console.error(`backfill ${handle.workflowId} started (or joined); follow it with: sparkify backfill status ${handle.workflowId}`);
-    if (!opts.wait) {
-      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId }));
-      return;
-    }
-    const final = await watchBackfill(client, handle.workflowId, { live: !opts.json && process.stdout.isTTY === true });
-    console.log(opts.json ? JSON.stringify(final, null, 2) : renderBackfill(final));
-    if (Object.keys(final.failed).length > 0) process.exitCode = 1;
-  });
+  .action(
+    async (opts: {
+      select?: string;
+      from?: string;
+      to?: string;
+      concurrency?: string;
+      onlyMissing?: boolean;
+      onlyFailed?: boolean;
+      per: 'month' | 'day';
+      json?: boolean;
+      wait: boolean;
+    }) => {
+      const cfg = config();
+      const input = parseBackfillOptions(opts, cfg.concurrency.months);
+      const client = await connectClient(cfg);
+      const handle = await startBackfill(client, cfg, input);
+      if (!opts.json)
+        console.error(
+          `backfill ${handle.workflowId} started (or joined); follow it with: sparkify backfill status ${handle.workflowId}`,
+        );
+      if (!opts.wait) {
+        if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId }));
+        return;
+      }
+      const final = await watchBackfill(client, handle.workflowId, {
+        live: !opts.json && process.stdout.isTTY === true,
+      });
+      console.log(opts.json ? JSON.stringify(final, null, 2) : renderBackfill(final));
+      if (Object.keys(final.failed).length > 0) process.exitCode = 1;
+    },
+  );
 
 backfillCommand
   .command('status <workflowId>')

@@ -30,6 +30,7 @@ export async function startMaterialize(
     range: opts.range,
     runKind: opts.runKind ?? 'manual',
     maxParallelSteps: config.concurrency.steps,
+    stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
   };
   const joined = await isRunning(client, workflowId);
   const handle = await client.workflow.start(materialize, {

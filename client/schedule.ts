@@ -21,7 +21,13 @@ function desired(config: Config) {
     // The schedule appends the nominal time, giving ids like sparkify-daily-2026-11-27T02:00:00Z.
     workflowId: s.id,
     taskQueue: config.temporal.taskQueue,
-    args: [{ selection: s.selection, maxParallelSteps: config.concurrency.steps }],
+    args: [
+      {
+        selection: s.selection,
+        maxParallelSteps: config.concurrency.steps,
+        stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
+      },
+    ],
     memo: { selection: s.selection, kind: 'schedule' },
   };
   return {

@@ -23,12 +23,22 @@ export function renderGrid(cells: StatusCell[], month: string): string {
       .map((c) => c.lastRun)
       .filter((r) => r !== undefined)
       .sort((a, b) => (a.at < b.at ? 1 : -1))[0];
-    const lastText = last ? `${last.status} ${last.at.slice(0, 19)}Z ${last.stepId ?? ''} code ${last.codeVersion}` : '';
+    const lastText = last
+      ? `${last.status} ${last.at.slice(0, 19)}Z ${last.stepId ?? ''} code ${last.codeVersion}`
+      : '';
     if (graph.specs.get(asset)!.partitioning === 'daily') {
-      table.push([asset, ...days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']), lastText]);
+      table.push([
+        asset,
+        ...days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']),
+        lastText,
+      ]);
     } else {
       const whole = mine[0]!;
-      table.push([asset, { colSpan: days.length, content: `${MARK[whole.state]} ${whole.state} (whole table)` }, lastText]);
+      table.push([
+        asset,
+        { colSpan: days.length, content: `${MARK[whole.state]} ${whole.state} (whole table)` },
+        lastText,
+      ]);
     }
   }
   return `${table.toString()}\n✔ materialized  ✘ failed  · missing  ~ stale (an upstream changed later)`;
@@ -36,7 +46,10 @@ export function renderGrid(cells: StatusCell[], month: string): string {
 
 /** Per asset: how many partitions are in each state, and the latest run. */
 export function renderSummary(cells: StatusCell[]): string {
-  const table = new Table({ head: ['asset', 'materialized', 'failed', 'stale', 'last run', 'rows', 'code'], style: { head: [], border: [] } });
+  const table = new Table({
+    head: ['asset', 'materialized', 'failed', 'stale', 'last run', 'rows', 'code'],
+    style: { head: [], border: [] },
+  });
   for (const asset of graph.order) {
     const mine = cells.filter((c) => c.asset === asset);
     const count = (s: CellState) => mine.filter((c) => c.state === s).length;

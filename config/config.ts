@@ -82,7 +82,9 @@ export const ConfigSchema = z
         hour: z.coerce.number().int().min(0).max(23).default(2),
         minute: z.coerce.number().int().min(0).max(59).default(0),
         selection: z.string().min(1).default('*'),
-        overlap: z.enum(['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL']).default('BUFFER_ONE'),
+        overlap: z
+          .enum(['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL'])
+          .default('BUFFER_ONE'),
         catchupWindowDays: z.coerce.number().int().min(0).max(365).default(7),
       })
       .strict()
@@ -162,7 +164,8 @@ export interface LoadConfigOptions {
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
   const raw: Record<string, unknown> = {};
-  const file = opts.file ?? env.SPARKIFY_CONFIG ?? (existsSync('sparkify.yaml') ? 'sparkify.yaml' : undefined);
+  const file =
+    opts.file ?? env.SPARKIFY_CONFIG ?? (existsSync('sparkify.yaml') ? 'sparkify.yaml' : undefined);
   if (file !== undefined) {
     let text: string;
     try {
@@ -177,7 +180,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       throw new ConfigError(`config file ${file}: not valid YAML (${(err as Error).message})`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new ConfigError(`config file ${file}: expected a mapping of sections (temporal, emr, storage, ...)`);
+      throw new ConfigError(
+        `config file ${file}: expected a mapping of sections (temporal, emr, storage, ...)`,
+      );
     }
     for (const secret of SECRET_SETTINGS) {
       const [section, key] = secret.split('.') as [string, string];

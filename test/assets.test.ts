@@ -94,11 +94,16 @@ describe('graph validation', () => {
   });
 
   test('a malformed declaration is refused by the schema', () => {
-    expect(() => buildGraph([{ ...spec('a', []), key: 'A/../b' }])).toThrow(/invalid asset declaration at 0.key/);
+    expect(() => buildGraph([{ ...spec('a', []), key: 'A/../b' }])).toThrow(
+      /invalid asset declaration at 0.key/,
+    );
   });
 
   test('assets of one step must share their partitioning', () => {
-    const mixed = [spec('a', [], 'shared'), { ...spec('b', [], 'shared'), partitioning: 'unpartitioned' as const }];
+    const mixed = [
+      spec('a', [], 'shared'),
+      { ...spec('b', [], 'shared'), partitioning: 'unpartitioned' as const },
+    ];
     expect(() => buildGraph(mixed)).toThrow(/assets of one step must share their partitioning/);
   });
 });

@@ -40,11 +40,18 @@ let dbFile: string;
 let client: Client;
 
 interface Digest {
-  [table: string]: { rows: number; sha256: string; with_song_match?: number; levels?: Record<string, string> };
+  [table: string]: {
+    rows: number;
+    sha256: string;
+    with_song_match?: number;
+    levels?: Record<string, string>;
+  };
 }
 
 async function digest(lake: string): Promise<Digest> {
-  const { stdout } = await run(PYTHON, [join(__dirname, 'helpers/lake_digest.py'), lake], { maxBuffer: 64 << 20 });
+  const { stdout } = await run(PYTHON, [join(__dirname, 'helpers/lake_digest.py'), lake], {
+    maxBuffer: 64 << 20,
+  });
   return JSON.parse(stdout.trim().split('\n').pop()!) as Digest;
 }
 
@@ -75,7 +82,9 @@ function envFor(name: string, emr: LocalEmr): Record<string, string> {
   };
 }
 
-async function stats(emr: LocalEmr): Promise<{ addJobFlowSteps: number; stepsByName: Record<string, number> }> {
+async function stats(
+  emr: LocalEmr,
+): Promise<{ addJobFlowSteps: number; stepsByName: Record<string, number> }> {
   const res = await fetch(`${emr.endpoint}/_local/stats`);
   return (await res.json()) as { addJobFlowSteps: number; stepsByName: Record<string, number> };
 }
@@ -119,7 +128,15 @@ let uninterrupted: Digest;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sparkify-e2e-'));
   raw = join(dir, 'raw');
-  summary = generate({ out: raw, start: MONTH.start, days: 30, users: 25, songs: 40, seed: 11, eventsPerDay: 250 }).summary;
+  summary = generate({
+    out: raw,
+    start: MONTH.start,
+    days: 30,
+    users: 25,
+    songs: 40,
+    seed: 11,
+    eventsPerDay: 250,
+  }).summary;
   temporalPort = (await freePorts(1))[0]!;
   dbFile = join(dir, 'temporal.db');
   temporal = await startTemporal();
@@ -168,7 +185,11 @@ test('the whole graph for a month of generated data: tables and manifests', asyn
     const songplays = await readManifests(lake, 'songplays');
     expect([...songplays.keys()].sort()).toEqual(summary.days);
     for (const [day, m] of songplays) {
-      expect(m.lastRun).toMatchObject({ status: 'materialized', rows: summary.songplays_per_day[day], codeVersion: result.codeVersion });
+      expect(m.lastRun).toMatchObject({
+        status: 'materialized',
+        rows: summary.songplays_per_day[day],
+        codeVersion: result.codeVersion,
+      });
     }
     expect((await readManifests(lake, 'songs')).get('all')!.lastSuccess!.rows).toBe(summary.songs);
     // Each step went to EMR exactly once.
@@ -226,7 +247,9 @@ test('the Temporal server stopped and restarted on the same SQLite file mid-run:
 
 // Keeps ENV_SETTINGS in use as the single source of env names these tests rely on.
 test('the env names the e2e tests use are all real settings', () => {
-  for (const name of Object.keys(envFor('x', { endpoint: 'http://127.0.0.1:1', clusterId: 'j-X' } as LocalEmr))) {
+  for (const name of Object.keys(
+    envFor('x', { endpoint: 'http://127.0.0.1:1', clusterId: 'j-X' } as LocalEmr),
+  )) {
     expect(ENV_SETTINGS).toHaveProperty(name);
   }
 });

@@ -9,7 +9,7 @@ import { openLake } from '../activities/lake';
 import { loadConfig, type Config } from '../config/config';
 import { applySchedule } from '../client/schedule';
 import { backfillWorkflowId, startBackfill } from '../client/backfill';
-import { backfill, daily } from '../workflows';
+import { daily } from '../workflows';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 import { scriptedActivities, type StepScript } from './helpers/scripted';
 
@@ -66,14 +66,22 @@ describe('the daily schedule', () => {
   test('apply twice leaves one schedule, with the new settings', async () => {
     const h = harness({ SPARKIFY_SCHEDULE_HOUR: '2' });
     expect(await applySchedule(env.client, h.config)).toBe('created');
-    const changed = { ...h.config, schedule: { ...h.config.schedule, hour: 5, minute: 30, selection: 'time' } };
+    const changed = {
+      ...h.config,
+      schedule: { ...h.config.schedule, hour: 5, minute: 30, selection: 'time' },
+    };
     expect(await applySchedule(env.client, changed)).toBe('updated');
     const ids: string[] = [];
     for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
     expect(ids.filter((id) => id === h.config.schedule.id)).toHaveLength(1);
     const d = await env.client.schedule.getHandle(h.config.schedule.id).describe();
-    expect(d.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 5, end: 5, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }] });
-    expect(d.action.type === 'startWorkflow' && d.action.args).toEqual([{ selection: 'time', maxParallelSteps: 2 }]);
+    expect(d.spec.calendars?.[0]).toMatchObject({
+      hour: [{ start: 5, end: 5, step: 1 }],
+      minute: [{ start: 30, end: 30, step: 1 }],
+    });
+    expect(d.action.type === 'startWorkflow' && d.action.args).toEqual([
+      { selection: 'time', maxParallelSteps: 2, stepHeartbeatTimeoutMs: 120_000 },
+    ]);
     expect(d.policies.overlap).toBe(ScheduleOverlapPolicy.BUFFER_ONE);
     await env.client.schedule.getHandle(h.config.schedule.id).delete();
   });
@@ -91,7 +99,9 @@ describe('the daily schedule', () => {
       });
       let workflowId: string | undefined;
       for (let i = 0; i < 100 && !workflowId; i++) {
-        for await (const w of env.client.workflow.list({ query: `WorkflowType = 'daily' AND TaskQueue = '${h.config.temporal.taskQueue}'` })) {
+        for await (const w of env.client.workflow.list({
+          query: `WorkflowType = 'daily' AND TaskQueue = '${h.config.temporal.taskQueue}'`,
+        })) {
           workflowId = w.workflowId;
         }
         if (!workflowId) await new Promise((r) => setTimeout(r, 200));
@@ -117,13 +127,19 @@ describe('the daily schedule', () => {
       const first = await run('2018-11-01');
       expect(first.assets.find((a) => a.asset === 'songs')!.status).toBe('materialized');
       const second = await run('2018-11-02');
-      expect(second.assets.filter((a) => a.status === 'up_to_date').map((a) => a.asset)).toEqual(['songs', 'artists']);
+      expect(second.assets.filter((a) => a.status === 'up_to_date').map((a) => a.asset)).toEqual([
+        'songs',
+        'artists',
+      ]);
       expect(second.assets.find((a) => a.asset === 'songplays')!.status).toBe('materialized');
       writeFileSync(join(h.rawDir, 'song_data', 'A', 'B', 'C', 'TRBBBBB.json'), '{"song_id":"S2"}');
       const third = await run('2018-11-03');
       expect(third.assets.find((a) => a.asset === 'songs')!.status).toBe('materialized');
     });
-    expect(ledger(h).filter((l) => l.startsWith('song_tables'))).toEqual(['song_tables@2018-11-01', 'song_tables@2018-11-03']);
+    expect(ledger(h).filter((l) => l.startsWith('song_tables'))).toEqual([
+      'song_tables@2018-11-01',
+      'song_tables@2018-11-03',
+    ]);
     expect(ledger(h).filter((l) => l.startsWith('users'))).toHaveLength(3);
   });
 });

@@ -10,7 +10,11 @@ import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 
 jest.setTimeout(120_000);
 
-const CODE: CodeVersion = { hash: '0123456789abcdef', runPy: 'file:///code/run.py', pyFiles: 'file:///code/jobs.zip' };
+const CODE: CodeVersion = {
+  hash: '0123456789abcdef',
+  runPy: 'file:///code/run.py',
+  pyFiles: 'file:///code/jobs.zip',
+};
 const RANGE = { start: '2018-11-01', end: '2018-11-03' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,12 +101,14 @@ async function runWith<T>(script: Script, fn: (config: Config, taskQueue: string
 }
 
 test('steps run in dependency order, independent ones in parallel up to the bound', async () => {
-  const { result, calls, stats } = await runWith({ durationMs: { song_tables: 800, users: 400 } }, (_c, taskQueue) =>
-    env.client.workflow.execute(materialize, {
-      taskQueue,
-      workflowId: `order-${randomUUID()}`,
-      args: [{ selection: '*', range: RANGE, maxParallelSteps: 2 }],
-    }),
+  const { result, calls, stats } = await runWith(
+    { durationMs: { song_tables: 800, users: 400 } },
+    (_c, taskQueue) =>
+      env.client.workflow.execute(materialize, {
+        taskQueue,
+        workflowId: `order-${randomUUID()}`,
+        args: [{ selection: '*', range: RANGE, maxParallelSteps: 2 }],
+      }),
   );
   expect(result.ok).toBe(true);
   expect(result.assets.map((a) => [a.asset, a.status])).toEqual([

@@ -21,9 +21,14 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
     activities: opts.activities ?? createActivities(config, opts.activityDeps),
     // Step activities mostly wait on EMR; the bound protects EMR's API quota, not this process.
-    maxConcurrentActivityTaskExecutions: Math.max(8, config.concurrency.steps * config.concurrency.months * 2),
+    maxConcurrentActivityTaskExecutions: Math.max(
+      8,
+      config.concurrency.steps * config.concurrency.months * 2,
+    ),
   });
 }

@@ -89,7 +89,10 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
   try {
     selected = selectAssets(graph, input.selection);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`invalid backfill input: ${(err as Error).message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(
+      `invalid backfill input: ${(err as Error).message}`,
+      'InvalidInput',
+    );
   }
   const { workflowId } = workflowInfo();
   const months = monthsBetween(input.from, input.to);
@@ -103,12 +106,20 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       { key: SA_PARTITION_END, value: monthRange(input.to).end },
       { key: SA_RUN_KIND, value: 'backfill' },
     ]);
-    upsertMemo({ selection: input.selection, from: input.from, to: input.to, per: input.per, only: input.only });
+    upsertMemo({
+      selection: input.selection,
+      from: input.from,
+      to: input.to,
+      per: input.per,
+      only: input.only,
+    });
     const all = input.per === 'month' ? months : months.flatMap((m) => daysIn(monthRange(m)));
     let remaining = all;
     if (input.only !== 'all') {
       const states = await activities.partitionStates({ assets: selected, partitions: all });
-      remaining = all.filter((p) => (input.only === 'missing' ? states[p] !== 'materialized' : states[p] === 'failed'));
+      remaining = all.filter((p) =>
+        input.only === 'missing' ? states[p] !== 'materialized' : states[p] === 'failed',
+      );
     }
     // One code version for the whole backfill, however long it runs and whatever gets deployed.
     const code = await activities.publishSparkCode();
@@ -161,7 +172,9 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       if (result.ok) state.done.push(partition);
       else {
         const bad = result.assets.filter((a) => a.status === 'failed' || a.status === 'skipped');
-        state.failed[partition] = bad.map((a) => `${a.asset}: ${a.status}${a.reason ? ` (${a.reason})` : ''}`).join('; ');
+        state.failed[partition] = bad
+          .map((a) => `${a.asset}: ${a.status}${a.reason ? ` (${a.reason})` : ''}`)
+          .join('; ');
       }
     } catch (err) {
       if (isCancellation(err)) throw err;

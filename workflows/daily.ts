@@ -9,6 +9,7 @@ const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', S
 export interface DailyInput {
   selection: string;
   maxParallelSteps?: number;
+  stepHeartbeatTimeoutMs?: number;
   /** Only for a manual start outside a schedule; a scheduled run takes its day from the schedule. */
   day?: string;
 }
@@ -33,5 +34,6 @@ export async function daily(input: DailyInput): Promise<MaterializeResult> {
     runKind: 'schedule',
     skipUnchanged: true,
     maxParallelSteps: input.maxParallelSteps,
+    stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs,
   });
 }

@@ -32,16 +32,16 @@ const bookkeeping = proxyActivities<SparkifyActivities>({
 // WAIT_CANCELLATION_COMPLETED lets the activity cancel its EMR step before the workflow moves on.
 const sparkActivities = (heartbeatTimeoutMs: number) =>
   proxyActivities<SparkifyActivities>({
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: heartbeatTimeoutMs,
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: {
-    initialInterval: '15 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 minutes',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: ['DataCheckFailed', 'InvalidJobArguments', 'InvalidStepInput'],
-  },
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: heartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '15 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '10 minutes',
+      maximumAttempts: 4,
+      nonRetryableErrorTypes: ['DataCheckFailed', 'InvalidJobArguments', 'InvalidStepInput'],
+    },
   });
 
 function failureOf(err: unknown): { reason: string; logFile?: string; stepId?: string } {
@@ -67,7 +67,10 @@ function validateInput(rawInput: unknown) {
   try {
     return { input: parsed.data, selected: selectAssets(graph, parsed.data.selection) };
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`invalid materialize input: ${(err as Error).message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(
+      `invalid materialize input: ${(err as Error).message}`,
+      'InvalidInput',
+    );
   }
 }
 
@@ -92,7 +95,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   upsertMemo({ selection: input.selection, assets: selected, range: input.range });
 
   const results = new Map<string, AssetResult>(
-    steps.flatMap((s) => s.assets.map((a) => [a, { asset: a, status: 'pending', step: s.key } as AssetResult])),
+    steps.flatMap((s) =>
+      s.assets.map((a) => [a, { asset: a, status: 'pending', step: s.key } as AssetResult]),
+    ),
   );
   let code: CodeVersion | undefined = input.code;
   const snapshot = (): MaterializeResult => {
@@ -124,7 +129,10 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       const answer = await bookkeeping.checkSongDataUnchanged({ assets: [...step.assets] });
       sourceFingerprint = answer.fingerprint;
       if (input.skipUnchanged && step.assets.every((a) => answer.upToDate.includes(a))) {
-        setStatus(step.assets, { status: 'up_to_date', reason: 'song_data unchanged since the last materialization' });
+        setStatus(step.assets, {
+          status: 'up_to_date',
+          reason: 'song_data unchanged since the last materialization',
+        });
         return;
       }
     }
@@ -166,7 +174,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   };
 
   const done = (s: StepPlan) =>
-    s.assets.every((a) => ['materialized', 'up_to_date', 'failed', 'skipped'].includes(results.get(a)!.status));
+    s.assets.every((a) =>
+      ['materialized', 'up_to_date', 'failed', 'skipped'].includes(results.get(a)!.status),
+    );
   const succeeded = (key: string) =>
     steps
       .find((s) => s.key === key)!
@@ -180,7 +190,10 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       const failedDep = step.deps.find((d) => !succeeded(d));
       if (failedDep !== undefined) {
         started.add(step.key);
-        setStatus(step.assets, { status: 'skipped', reason: `upstream step ${failedDep} did not materialize` });
+        setStatus(step.assets, {
+          status: 'skipped',
+          reason: `upstream step ${failedDep} did not materialize`,
+        });
         continue;
       }
       if (running.size >= input.maxParallelSteps) continue;
@@ -204,7 +217,8 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     if (r.status !== 'failed') continue;
     for (const blocked of blockedBy(graph, r.asset, selected)) {
       const b = results.get(blocked)!;
-      if (b.status === 'skipped') results.set(blocked, { ...b, reason: `upstream ${r.asset} failed: ${r.reason}` });
+      if (b.status === 'skipped')
+        results.set(blocked, { ...b, reason: `upstream ${r.asset} failed: ${r.reason}` });
     }
   }
   return snapshot();

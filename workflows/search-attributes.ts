@@ -7,7 +7,10 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
  */
 export const SA_ASSETS = defineSearchAttributeKey('SparkifyAssets', SearchAttributeType.KEYWORD_LIST);
 export const SA_MONTHS = defineSearchAttributeKey('SparkifyMonths', SearchAttributeType.KEYWORD_LIST);
-export const SA_PARTITION_START = defineSearchAttributeKey('SparkifyPartitionStart', SearchAttributeType.KEYWORD);
+export const SA_PARTITION_START = defineSearchAttributeKey(
+  'SparkifyPartitionStart',
+  SearchAttributeType.KEYWORD,
+);
 export const SA_PARTITION_END = defineSearchAttributeKey('SparkifyPartitionEnd', SearchAttributeType.KEYWORD);
 export const SA_RUN_KIND = defineSearchAttributeKey('SparkifyRunKind', SearchAttributeType.KEYWORD);
 

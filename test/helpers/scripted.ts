@@ -39,9 +39,11 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
     },
     async runStep(input) {
       const label = stepLabel(input);
-      const done = script.ledger && existsSync(script.ledger) ? readFileSync(script.ledger, 'utf8').split('\n') : [];
+      const done =
+        script.ledger && existsSync(script.ledger) ? readFileSync(script.ledger, 'utf8').split('\n') : [];
       const reportKey = `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${input.runTag.replace(/[^A-Za-z0-9-]/g, '_')}.json`;
-      if (done.includes(label)) return { stepId: `s-${label}`, adopted: true, reportUri: lake.uriOf(reportKey) };
+      if (done.includes(label))
+        return { stepId: `s-${label}`, adopted: true, reportUri: lake.uriOf(reportKey) };
       const end = Date.now() + (script.durationMs ?? 50);
       while (Date.now() < end) {
         heartbeat();
