@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EMRClient } from '@aws-sdk/client-emr';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph, monthRange } from '../assets';
 import type { Config } from '../config/config';
 import type {
@@ -88,7 +88,45 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
+/**
+ * Heartbeats while `fn` runs, so the workflow's heartbeat timeout detects a lost worker quickly
+ * even for activities (listings, manifest writes) that have no natural progress points.
+ */
+async function withHeartbeats<T>(fn: () => Promise<T>): Promise<T> {
+  const inActivity = (() => {
+    try {
+      Context.current();
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!inActivity) return fn();
+  heartbeat();
+  const timer = setInterval(() => heartbeat(), 5_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Wraps every bookkeeping activity in heartbeats; runStep heartbeats on its own. */
+function heartbeating(activities: SparkifyActivities): SparkifyActivities {
+  const wrapped = { ...activities } as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(activities)) {
+    if (name === 'runStep') continue;
+    wrapped[name] = (...args: unknown[]) =>
+      withHeartbeats(() => (fn as (...a: unknown[]) => Promise<unknown>)(...args));
+  }
+  return wrapped as unknown as SparkifyActivities;
+}
+
 export function createActivities(config: Config, overrides: Partial<ActivityDeps> = {}): SparkifyActivities {
+  return heartbeating(createRawActivities(config, overrides));
+}
+
+function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): SparkifyActivities {
   const deps: ActivityDeps = { ...defaultActivityDeps(config), ...overrides };
   const { lake, raw, codeRoot } = deps;
   const emrSteps = createEmrStepActivities({

@@ -21,7 +21,7 @@ const AssetReport = z.object({
 
 export const JobReportSchema = z.object({
   report_version: z.literal(1),
-  status: z.enum(['succeeded', 'check_failed']),
+  status: z.enum(['succeeded', 'check_failed', 'failed']),
   spark_version: z.string(),
   started_at: z.string(),
   finished_at: z.string(),

@@ -65,7 +65,8 @@ export interface BackfillProgress {
 export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
 
 const activities = proxyActivities<SparkifyActivities>({
-  startToCloseTimeout: '5 minutes',
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 

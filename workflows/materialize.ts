@@ -23,8 +23,11 @@ import {
 
 export const progressQuery = defineQuery<MaterializeResult>('progress');
 
+// Bookkeeping is short, but may list a large song_data; it heartbeats, so a lost worker is
+// noticed in seconds rather than at the end of the timeout.
 const bookkeeping = proxyActivities<SparkifyActivities>({
-  startToCloseTimeout: '5 minutes',
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 

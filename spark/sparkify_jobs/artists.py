@@ -1,0 +1,38 @@
+"""artists(artist_id, name, location, latitude, longitude), one row per artist_id.
+
+An artist appears once per song in song_data, not always with the same details. The row kept
+is the most complete (most of name, location, latitude, longitude known; empty strings count
+as unknown and are stored as NULL), then the row of the smallest song_id, then the smallest
+source file and line.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from sparkify_jobs.parsing import blank_to_null
+
+COLUMNS = ("artist_id", "name", "location", "latitude", "longitude")
+
+
+def build_artists(song_rows: DataFrame) -> DataFrame:
+    """Usable song rows (parse_songs output with reason NULL) -> artists."""
+    rows = song_rows.where(F.col("artist_id").isNotNull()).select(
+        "artist_id",
+        blank_to_null(F.col("artist_name")).alias("name"),
+        blank_to_null(F.col("artist_location")).alias("location"),
+        F.col("artist_latitude").alias("latitude"),
+        F.col("artist_longitude").alias("longitude"),
+        "song_id",
+        "source_file",
+        "line",
+    )
+    known = sum(
+        (F.col(c).isNotNull().cast("int") for c in ("name", "location", "latitude", "longitude")),
+        F.lit(0),
+    )
+    w = Window.partitionBy("artist_id").orderBy(
+        known.desc(), F.col("song_id").asc(), F.col("source_file").asc(), F.col("line").asc()
+    )
+    return rows.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").select(*COLUMNS)

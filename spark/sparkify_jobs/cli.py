@@ -1,0 +1,71 @@
+"""Entrypoint logic behind run.py: validate, run, report, exit code (docs/contracts.md)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from sparkify_jobs.args import ArgumentError, parse_args
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID_ARGS = 2
+EXIT_CHECK_FAILED = 3
+
+
+def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
+    """Runs one job; returns the exit code. A given `spark` is used and left running."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_args(argv)
+    except ArgumentError as e:
+        print(f"run.py: error: {e}", file=sys.stderr)
+        return EXIT_INVALID_ARGS
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+
+    # pyspark is imported only now: argument errors above must not pay for (or need) a JVM.
+    from sparkify_jobs import report, session
+    from sparkify_jobs.fs import HadoopFS
+    from sparkify_jobs.runner import Run, log
+
+    started = datetime.now(timezone.utc)
+    own_session = spark is None
+    spark = session.create() if own_session else session.configure(spark)
+    run = Run(spark, args)
+    status, code, error = "succeeded", EXIT_OK, None
+    try:
+        for asset in args.assets:
+            run.run_asset(asset)
+        if any(not c.passed for c in run.checks()):
+            status, code = "check_failed", EXIT_CHECK_FAILED
+    except Exception as e:
+        traceback.print_exc()
+        status, code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
+    finally:
+        run.close()
+    try:
+        doc = report.build(
+            args=args,
+            status=status,
+            spark_version=spark.version,
+            started=started,
+            finished=datetime.now(timezone.utc),
+            quarantine=run.quarantine,
+            assets=run.reports,
+            error=error,
+        )
+        HadoopFS(spark).write_bytes(args.report_uri, report.dumps(doc))
+        log(f"{status}; report at {args.report}")
+    except Exception:
+        traceback.print_exc()
+        code = EXIT_FAILED
+    finally:
+        if own_session:
+            spark.stop()
+    return code

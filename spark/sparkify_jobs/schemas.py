@@ -1,0 +1,97 @@
+"""Explicit schemas for every read: raw inputs and the lake's own tables.
+
+Raw JSON is parsed with every field as a string on purpose: Spark's JSON parser renders any
+scalar as its text for a string field, so a wrong type ("ts": "abc") stays visible and is
+quarantined by name instead of silently turning into NULL.
+"""
+
+from pyspark.sql import types as T
+
+CORRUPT = "_corrupt_record"
+
+
+def _strings(*names: str) -> T.StructType:
+    return T.StructType([T.StructField(n, T.StringType()) for n in (*names, CORRUPT)])
+
+
+LOG_EVENT_JSON = _strings(
+    "artist",
+    "auth",
+    "firstName",
+    "gender",
+    "itemInSession",
+    "lastName",
+    "length",
+    "level",
+    "location",
+    "method",
+    "page",
+    "registration",
+    "sessionId",
+    "song",
+    "status",
+    "ts",
+    "userAgent",
+    "userId",
+)
+
+SONG_JSON = _strings(
+    "num_songs",
+    "artist_id",
+    "artist_latitude",
+    "artist_longitude",
+    "artist_location",
+    "artist_name",
+    "song_id",
+    "title",
+    "duration",
+    "year",
+)
+
+
+def _schema(*fields: tuple[str, T.DataType]) -> T.StructType:
+    return T.StructType([T.StructField(n, t) for n, t in fields])
+
+
+S, INT, L, D, TS = T.StringType(), T.IntegerType(), T.LongType(), T.DoubleType(), T.TimestampType()
+
+SONGS = _schema(("song_id", S), ("title", S), ("artist_id", S), ("year", INT), ("duration", D))
+ARTISTS = _schema(("artist_id", S), ("name", S), ("location", S), ("latitude", D), ("longitude", D))
+USERS = _schema(("user_id", INT), ("first_name", S), ("last_name", S), ("gender", S), ("level", S))
+TIME = _schema(
+    ("start_time", TS),
+    ("hour", INT),
+    ("day", INT),
+    ("week", INT),
+    ("month", INT),
+    ("year", INT),
+    ("weekday", INT),
+)
+SONGPLAYS = _schema(
+    ("songplay_id", S),
+    ("start_time", TS),
+    ("user_id", INT),
+    ("level", S),
+    ("song_id", S),
+    ("artist_id", S),
+    ("session_id", INT),
+    ("location", S),
+    ("user_agent", S),
+    ("year", INT),
+    ("month", INT),
+    ("day", INT),
+)
+# `_state/user_latest/day=YYYY-MM-DD/`: `day` stays a string (no partition type inference).
+USER_LATEST = _schema(
+    ("user_id", INT),
+    ("first_name", S),
+    ("last_name", S),
+    ("gender", S),
+    ("level", S),
+    ("ts", L),
+    ("session_id", INT),
+    ("item_in_session", INT),
+    ("songplay_id", S),
+    ("day", S),
+)
+QUARANTINE = _schema(("source_file", S), ("line", S), ("reason", S), ("day", S))

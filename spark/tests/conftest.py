@@ -1,0 +1,96 @@
+"""Shared fixtures: one SparkSession for the whole session, run helpers, the real sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+# A hostile local time zone for the Python process and the JVM, set before Spark starts: every
+# result must still be in UTC because the job forces the session time zone.
+os.environ["TZ"] = "America/Los_Angeles"
+time.tzset()
+
+SPARK_DIR = Path(__file__).resolve().parents[1]
+REPO = SPARK_DIR.parent
+RUN_PY = SPARK_DIR / "run.py"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pyspark.sql import SparkSession
+
+    s = (
+        SparkSession.builder.master("local[2]")
+        .appName("sparkify-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Same results, no per-query Janino compiles: those dominate jobs of a few rows.
+        .config("spark.sql.codegen.wholeStage", "false")
+        # C1 only and serial GC: the suite is many tiny jobs on 2 shared cores, where JIT and
+        # GC threads cost more than they save.
+        .config(
+            "spark.driver.extraJavaOptions",
+            "-Duser.timezone=America/Los_Angeles -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        )
+        .getOrCreate()
+    )
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+def sample_dir() -> Path:
+    d = Path(os.environ.get("SPARKIFY_SAMPLE_DIR", REPO.parent / "shared/data/sparkify-sample"))
+    if not (d / "log_data").is_dir() or not (d / "song_data").is_dir():
+        pytest.skip(f"real sample not found at {d} (set SPARKIFY_SAMPLE_DIR)")
+    return d
+
+
+class Job:
+    """Runs the job in-process against the test session; returns (exit code, report)."""
+
+    def __init__(self, spark, root: Path):
+        self.spark = spark
+        self.root = root
+        self.n = 0
+
+    def __call__(self, assets, raw, lake, start=None, end=None):
+        from sparkify_jobs.cli import main
+
+        self.n += 1
+        report = self.root / f"report-{self.n}.json"
+        argv = ["--assets", assets, "--raw", str(raw), "--lake", str(lake), "--report", str(report)]
+        if start:
+            argv += ["--start", start]
+        if end:
+            argv += ["--end", end]
+        code = main(argv, spark=self.spark)
+        doc = json.loads(report.read_text()) if report.exists() else None
+        return code, doc
+
+
+@pytest.fixture
+def job(spark, tmp_path):
+    return Job(spark, tmp_path)
+
+
+def read_table(spark, path: Path | str, schema=None):
+    reader = spark.read
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader.parquet(str(path))
+
+
+def rows(df, *order):
+    return [r.asDict() for r in df.orderBy(*(order or df.columns)).collect()]
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))

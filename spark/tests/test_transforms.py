@@ -1,0 +1,216 @@
+"""Unit tests of the pure transformations on tiny DataFrames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparkify_jobs import artists, logdata, session, songdata, songplays, songs, time_table, users
+
+LOG_FILE = "file:/raw/log_data/2018/11/2018-11-10-events.json"
+TS_2330 = 1541892600000  # 2018-11-10T23:30:00Z, a Saturday; 15:30 on the 10th in Los Angeles
+
+
+@pytest.fixture(autouse=True)
+def utc(spark):
+    session.configure(spark)
+
+
+def event(**over):
+    e = {
+        "artist": "Artist",
+        "auth": "Logged In",
+        "firstName": "Ann",
+        "gender": "F",
+        "itemInSession": 1,
+        "lastName": "Lee",
+        "length": 200.0,
+        "level": "free",
+        "location": "Somewhere",
+        "method": "PUT",
+        "page": "NextSong",
+        "registration": 1540919166796.0,
+        "sessionId": 7,
+        "song": "Title",
+        "status": 200,
+        "ts": TS_2330,
+        "userAgent": "UA",
+        "userId": "5",
+    }
+    e.update(over)
+    return json.dumps(e)
+
+
+def events_of(spark, lines, source=LOG_FILE):
+    df = spark.createDataFrame(
+        [(source, line) for line in lines], "source_file string, line string"
+    )
+    return logdata.classify(logdata.deduplicate(df))
+
+
+def song_rows(spark, objs):
+    lines = [(f"file:/raw/song_data/A/A/A/{i}.json", json.dumps(o)) for i, o in enumerate(objs)]
+    df = spark.createDataFrame(lines, "source_file string, line string")
+    return songdata.parse_songs(df).where("reason IS NULL")
+
+
+def test_event_at_2330_utc_lands_on_its_utc_day(spark):
+    # A session left in a local zone must be reset by the job's own configuration.
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    session.configure(spark)
+    plays = logdata.plays(events_of(spark, [event()]))
+    sp = songplays.build_songplays(plays, song_rows(spark, [])).first()
+    assert (sp.year, sp.month, sp.day) == (2018, 11, 10)
+    t = time_table.build_time(plays).first()
+    assert (t.year, t.month, t.day, t.hour, t.week, t.weekday) == (2018, 11, 10, 23, 45, 6)
+    assert users.latest_per_day(plays).first().day == "2018-11-10"
+
+
+def test_iso_weekday_monday_is_1_sunday_is_7(spark):
+    df = spark.createDataFrame([("2018-11-12 12:00:00",), ("2018-11-18 12:00:00",)], "s string")
+    got = [
+        r.w for r in df.select(time_table.iso_weekday(df.s.cast("timestamp")).alias("w")).collect()
+    ]
+    assert got == [1, 7]
+
+
+def test_classify_reasons_one_per_line(spark):
+    lines = [
+        event(),
+        '{"ts": 1,',
+        event(ts=None),
+        event(ts="abc"),
+        event(sessionId=None),
+        event(sessionId="x"),
+        event(userId="abc"),
+        event(userId=""),
+        event(userId="", page="Home", itemInSession=None, length=None),
+        event(itemInSession=None),
+        event(length="long"),
+        event(ts=TS_2330 + 3_600_000),  # 00:30 on the 11th, in the file of the 10th
+        event(location="elsewhere"),  # same identity as event(), another line
+        "",
+    ]
+    got = {r.line: r.reason for r in events_of(spark, lines).collect()}
+    assert got == {
+        lines[0]: None,
+        lines[1]: "malformed_json",
+        lines[2]: "missing_ts",
+        lines[3]: "wrong_type_ts",
+        lines[4]: "missing_session_id",
+        lines[5]: "wrong_type_session_id",
+        lines[6]: "wrong_type_user_id",
+        lines[7]: "missing_user_id",
+        lines[8]: None,  # a guest's page view: not a play, not bad data
+        lines[9]: "missing_item_in_session",
+        lines[10]: "wrong_type_length",
+        lines[11]: "ts_outside_file_day",
+        # the larger of two lines sharing one play identity
+        max(lines[0], lines[12]): "duplicate_event_id",
+        "": "empty_line",
+    } | ({lines[0]: None} if lines[0] < lines[12] else {lines[12]: None, lines[0]: None})
+
+
+def test_songplay_id_is_stable_and_32_hex(spark):
+    a = logdata.plays(events_of(spark, [event()])).first().songplay_id
+    b = logdata.plays(events_of(spark, [event(location="ignored by the id")])).first().songplay_id
+    c = logdata.plays(events_of(spark, [event(itemInSession=2)])).first().songplay_id
+    assert a == b != c
+    assert len(a) == 32 and all(ch in "0123456789abcdef" for ch in a)
+
+
+def test_song_match_picks_closest_duration_then_smallest_song_id(spark):
+    plays = logdata.plays(
+        events_of(
+            spark,
+            [
+                event(itemInSession=1, length=200.0),
+                event(itemInSession=2, song="Tie", length=100.0),
+                event(itemInSession=3, song="Nothing"),
+                event(itemInSession=4, length=250.0),
+            ],
+        )
+    )
+    catalog = song_rows(
+        spark,
+        [
+            {"song_id": "S3", "title": "Title", "artist_name": "Artist", "artist_id": "A3",
+             "duration": 200.9},
+            {"song_id": "S2", "title": "Title", "artist_name": "Artist", "artist_id": "A2",
+             "duration": 200.2},
+            {"song_id": "S1", "title": "Title", "artist_name": "Other", "artist_id": "A1",
+             "duration": 200.0},
+            {"song_id": "T9", "title": "Tie", "artist_name": "Artist", "artist_id": "A9",
+             "duration": 100.5},
+            {"song_id": "T8", "title": "Tie", "artist_name": "Artist", "artist_id": "A8",
+             "duration": 99.5},
+        ],
+    )  # fmt: skip
+    got = {
+        r.item_in_session: (r.song_id, r.artist_id)
+        for r in songplays.match_songs(plays, catalog).collect()
+    }
+    assert got == {1: ("S2", "A2"), 2: ("T8", "A8"), 3: (None, None), 4: (None, None)}
+
+
+def test_artist_is_the_most_complete_row_then_smallest_song_id(spark):
+    rows = song_rows(
+        spark,
+        [
+            {"song_id": "S1", "artist_id": "AR", "artist_name": "Name", "artist_location": ""},
+            {"song_id": "S3", "artist_id": "AR", "artist_name": "Name 3",
+             "artist_location": "Paris", "artist_latitude": 48.8},
+            {"song_id": "S2", "artist_id": "AR", "artist_name": "Name 2",
+             "artist_location": "Rome", "artist_latitude": 41.9},
+            {"song_id": "S4", "artist_id": "B", "artist_name": "B", "artist_location": "  "},
+        ],
+    )  # fmt: skip
+    got = {r.artist_id: r.asDict() for r in artists.build_artists(rows).collect()}
+    assert got["AR"] == {
+        "artist_id": "AR",
+        "name": "Name 2",
+        "location": "Rome",
+        "latitude": 41.9,
+        "longitude": None,
+    }
+    assert got["B"]["location"] is None  # blank means unknown
+
+
+def test_song_duplicate_keeps_most_complete_then_first_file(spark):
+    rows = song_rows(
+        spark,
+        [
+            {"song_id": "S", "title": "First", "artist_id": "A", "duration": 1.0},
+            {"song_id": "S", "title": "Second", "artist_id": "A", "duration": 1.0, "year": 1999},
+            {"song_id": "S", "title": "Third", "artist_id": "A", "duration": 1.0, "year": 2000},
+        ],
+    )
+    assert [r.title for r in songs.build_songs(rows).collect()] == ["Second"]
+
+
+def test_song_parse_rejects_and_tolerates(spark):
+    lines = spark.createDataFrame(
+        [
+            ("f1", json.dumps({"song_id": "S", "year": "unknown", "duration": "x"})),
+            ("f2", json.dumps({"title": "no id"})),
+            ("f3", "{not json"),
+        ],
+        "source_file string, line string",
+    )
+    got = {r.source_file: r for r in songdata.parse_songs(lines).collect()}
+    assert got["f1"].reason is None and got["f1"].year is None and got["f1"].duration is None
+    assert got["f2"].reason == "missing_song_id"
+    assert got["f3"].reason == "malformed_json"
+
+
+def test_user_latest_breaks_ts_ties_deterministically(spark):
+    lines = [
+        event(ts=TS_2330 - 1000, level="free", sessionId=9),
+        event(ts=TS_2330, level="paid", sessionId=7, itemInSession=3),
+        event(ts=TS_2330, level="free", sessionId=7, itemInSession=2),
+        event(ts=TS_2330, level="free", sessionId=6, itemInSession=9),
+    ]
+    for order in (lines, lines[::-1]):
+        state = users.latest_per_day(logdata.plays(events_of(spark, order)))
+        assert [(r.user_id, r.level) for r in users.build_users(state).collect()] == [(5, "paid")]
