@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -186,6 +186,44 @@ describe('backfills', () => {
     );
     expect(second).toMatchObject({ total: 3, skippedByFilter: 2, done: 1, failed: {} });
     expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);
+  });
+
+  test('cancelling a backfill cancels its running materializations and their steps', async () => {
+    // A short heartbeat timeout shortens the SDK's heartbeat throttling, which is what carries
+    // the cancellation to a running activity.
+    const h = harness({ SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: '2000' });
+    const events = join(h.lakeDir, '..', 'events.txt');
+    const handle = await withWorker(h, { durationMs: 60_000, events }, async () => {
+      const handle = await startBackfill(env.client, h.config, {
+        selection: 'time',
+        from: '2018-11',
+        to: '2019-02',
+        concurrency: 2,
+      });
+      const started = () =>
+        existsSync(events) ? (readFileSync(events, 'utf8').match(/^started/gm)?.length ?? 0) : 0;
+      for (let i = 0; i < 200 && started() < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      await handle.cancel();
+      await expect(handle.result()).rejects.toThrow(/cancel/i);
+      return handle;
+    });
+    const lines = readFileSync(events, 'utf8').trim().split('\n').sort();
+    expect(lines).toEqual([
+      'cancelled time@2018-11-01',
+      'cancelled time@2018-12-01',
+      'started time@2018-11-01',
+      'started time@2018-12-01',
+    ]);
+    const children: string[] = [];
+    for await (const w of env.client.workflow.list({
+      query: `WorkflowType = 'materialize' AND TaskQueue = '${h.config.temporal.taskQueue}'`,
+    })) {
+      children.push(`${w.workflowId} ${w.status.name}`);
+    }
+    expect(children.sort()).toEqual([
+      `${handle.workflowId}-2018-11 CANCELLED`,
+      `${handle.workflowId}-2018-12 CANCELLED`,
+    ]);
   });
 
   test('a per-day backfill of 1,000+ days continues as new and keeps every history under 10,000 events', async () => {

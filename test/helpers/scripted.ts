@@ -1,5 +1,10 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { ApplicationFailure, heartbeat, sleep as activitySleep } from '@temporalio/activity';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  heartbeat,
+  sleep as activitySleep,
+} from '@temporalio/activity';
 import { createActivities } from '../../activities';
 import type { Lake } from '../../activities/lake';
 import { daysIn, graph } from '../../assets';
@@ -21,6 +26,8 @@ export interface StepScript {
    * adopts it instead of running it again — the property the real EMR activity provides.
    */
   ledger?: string;
+  /** A file that records when steps start and when they are cancelled. */
+  events?: string;
 }
 
 export const stepLabel = (i: Pick<RunStepInput, 'stepKey' | 'range'>) => `${i.stepKey}@${i.range.start}`;
@@ -45,9 +52,17 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
       if (done.includes(label))
         return { stepId: `s-${label}`, adopted: true, reportUri: lake.uriOf(reportKey) };
       const end = Date.now() + (script.durationMs ?? 50);
-      while (Date.now() < end) {
-        heartbeat();
-        await activitySleep(Math.min(200, Math.max(1, end - Date.now())));
+      if (script.events) appendFileSync(script.events, `started ${label}\n`);
+      try {
+        while (Date.now() < end) {
+          heartbeat();
+          await activitySleep(Math.min(200, Math.max(1, end - Date.now())));
+        }
+      } catch (err) {
+        // Where the real activity sends CancelSteps to EMR.
+        if (script.events && err instanceof CancelledFailure)
+          appendFileSync(script.events, `cancelled ${label}\n`);
+        throw err;
       }
       if (script.fail?.includes(label)) {
         // Like a failed data check: retrying would not help, so the run reports it at once.
