@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -171,6 +172,50 @@ describe('backfills', () => {
       'backfill-time-2018-11..2019-01-2018-12',
       'backfill-time-2018-11..2019-01-2019-01',
     ]);
+  });
+
+  test('a worker killed mid-backfill is replaced; every month runs to completion exactly once', async () => {
+    const h = harness({ SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: '3000' });
+    const events = join(h.lakeDir, '..', 'events.txt');
+    const workerEnv = {
+      ...process.env,
+      SPARKIFY_TEMPORAL_ADDRESS: env.address,
+      SPARKIFY_TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue,
+      SPARKIFY_RAW_URI: h.config.storage.raw,
+      SPARKIFY_LAKE_URI: h.config.storage.lake,
+      SPARKIFY_CODE_URI: h.config.storage.code,
+      SCRIPTED_STEP_MS: '4000',
+      SCRIPTED_LEDGER: h.ledger,
+      SCRIPTED_EVENTS: events,
+    };
+    const spawnWorker = () =>
+      spawn(process.execPath, ['--require', 'tsx/cjs', join(__dirname, 'helpers/scripted-worker.ts')], {
+        env: workerEnv,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    let worker = spawnWorker();
+    try {
+      const handle = await startBackfill(env.client, h.config, {
+        selection: 'time',
+        from: '2018-11',
+        to: '2019-01',
+        concurrency: 2,
+      });
+      const started = () =>
+        existsSync(events) ? (readFileSync(events, 'utf8').match(/^started/gm)?.length ?? 0) : 0;
+      for (let i = 0; i < 600 && started() < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(started()).toBeGreaterThanOrEqual(2);
+      worker.kill('SIGKILL');
+      await new Promise((r) => worker.once('exit', r));
+      worker = spawnWorker();
+      const result = await handle.result();
+      expect(result).toMatchObject({ total: 3, done: 3, failed: {} });
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    // The steps in flight at the kill were started again, but each month completed once.
+    expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);
+    expect(readFileSync(events, 'utf8').match(/^started/gm)!.length).toBeGreaterThan(3);
   });
 
   test('--only-missing after a partial backfill runs only the missing months', async () => {
