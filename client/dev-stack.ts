@@ -1,10 +1,29 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Worker } from '@temporalio/worker';
+import { appendFileSync } from 'node:fs';
+import { DefaultLogger, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/config';
 import { startLocalEmr } from '../emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer } from './temporal-server';
+
+/**
+ * The in-process worker logs to a file: the terminal belongs to the run's progress table.
+ * Warnings still reach the terminal, since they usually mean something needs attention.
+ */
+function logWorkerTo(file: string): void {
+  const write = (entry: LogEntry) => {
+    const line = `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} ${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`;
+    appendFileSync(file, line);
+    if (entry.level === 'WARN' || entry.level === 'ERROR')
+      process.stderr.write(`worker ${entry.level}: ${entry.message}\n`);
+  };
+  try {
+    Runtime.install({ logger: new DefaultLogger('INFO', write) });
+  } catch {
+    // Already installed (a second stack in one process): keep the first logger.
+  }
+}
 
 export interface DevStack {
   config: Config;
@@ -50,9 +69,10 @@ export async function startDevStack(
       temporal: { ...base.temporal, address: temporal.address },
       emr: { ...base.emr, endpoint: emr.endpoint, clusterId: emr.clusterId },
     };
+    logWorkerTo(join(stateDir, 'worker.log'));
     worker = await createWorker({ config });
     running = worker.run();
-    log(`worker on task queue ${config.temporal.taskQueue}`);
+    log(`worker on task queue ${config.temporal.taskQueue} (log: ${join(stateDir, 'worker.log')})`);
     return {
       config,
       uiUrl: temporal.uiUrl,

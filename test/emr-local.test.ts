@@ -16,7 +16,7 @@ import {
   type StepState,
 } from '@aws-sdk/client-emr';
 
-import { translateSparkSubmitArgs } from '../emr-local/command';
+import { LOCAL_CONF, translateSparkSubmitArgs } from '../emr-local/command';
 import { LOST_PROCESS_REASON, startLocalEmr, type LocalEmr, type LocalEmrOptions } from '../emr-local';
 import { freePort } from './helpers/ports';
 
@@ -140,13 +140,24 @@ describe('spark-submit translation', () => {
         ['--deploy-mode', 'cluster', '--conf', 'a=b', '--verbose', 'run.py', '--deploy-mode', 'cluster'],
         'local[2]',
       ),
-    ).toEqual(['--master', 'local[2]', '--conf', 'a=b', '--verbose', 'run.py', '--deploy-mode', 'cluster']);
+    ).toEqual([
+      '--master',
+      'local[2]',
+      ...LOCAL_CONF,
+      '--conf',
+      'a=b',
+      '--verbose',
+      'run.py',
+      '--deploy-mode',
+      'cluster',
+    ]);
     expect(
       translateSparkSubmitArgs(['--deploy-mode=cluster', '--master', 'local[4]', 'x.py'], 'local[2]'),
-    ).toEqual(['--master', 'local[4]', 'x.py']);
+    ).toEqual([...LOCAL_CONF, '--master', 'local[4]', 'x.py']);
     expect(translateSparkSubmitArgs(['--deploy-mode', 'client', 'x.py'], 'local[1]')).toEqual([
       '--master',
       'local[1]',
+      ...LOCAL_CONF,
       '--deploy-mode',
       'client',
       'x.py',
