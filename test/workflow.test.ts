@@ -129,6 +129,20 @@ test('steps run in dependency order, independent ones in parallel up to the boun
   expect(calls.find((c) => c.step === 'song_tables')!.input.assets).toEqual(['songs', 'artists']);
 });
 
+test('a recorded history replays deterministically against the current workflow code', async () => {
+  const workflowId = `replay-${randomUUID()}`;
+  await runWith({ fail: ['users'] }, (_c, taskQueue) =>
+    env.client.workflow.execute(materialize, {
+      taskQueue,
+      workflowId,
+      args: [{ selection: '*', range: RANGE }],
+    }),
+  );
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  // Throws DeterminismViolationError if the code would make different decisions on replay.
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+});
+
 test('a failed step skips its downstream assets while unrelated assets go on', async () => {
   const { result, calls } = await runWith({ fail: ['song_tables'] }, (_c, taskQueue) =>
     env.client.workflow.execute(materialize, {
