@@ -25,12 +25,23 @@ class HadoopFS:
         path, fs = self._path(uri)
         return bool(fs.delete(path, True))
 
-    def glob(self, pattern: str) -> list[str]:
+    def rename(self, src: str, dst: str) -> bool:
+        """Hadoop rename (atomic on HDFS and the local FS, copy + delete on S3). `dst` must not
+        exist: an existing directory would receive `src` as a child. Its parent is created."""
+        s, fs = self._path(src)
+        d, _ = self._path(dst)
+        parent = d.getParent()
+        if parent is not None and not fs.exists(parent):
+            fs.mkdirs(parent)
+        return bool(fs.rename(s, d))
+
+    def glob(self, pattern: str, files: bool = True) -> list[str]:
+        """Matching files (or, with files=False, any matching paths)."""
         path, fs = self._path(pattern)
         statuses = fs.globStatus(path)
         if statuses is None:
             return []
-        return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
+        return sorted(str(s.getPath().toString()) for s in statuses if s.isFile() or not files)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         path, fs = self._path(uri)

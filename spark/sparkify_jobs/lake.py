@@ -9,9 +9,18 @@ from pyspark.sql import DataFrame
 
 from sparkify_jobs.fs import HadoopFS
 
-QUARANTINE_LOGS = "_quarantine/log_data"
-QUARANTINE_SONGS = "_quarantine/song_data"
+QUARANTINE = "_quarantine"
+QUARANTINE_SONGS = f"{QUARANTINE}/song_data"
 USER_LATEST = "_state/user_latest"
+USER_CURRENT = "_state/user_current"
+# Per-run scratch space: `_staging/<run id>/...`, deleted when the run ends.
+STAGING = "_staging"
+
+
+def quarantine_logs(asset: str) -> str:
+    """Each log asset owns its own quarantine of bad log lines, so steps that run in parallel
+    for the same days never write the same path."""
+    return f"{QUARANTINE}/{asset}"
 
 
 def ymd_dir(day: date) -> str:
@@ -41,6 +50,28 @@ def write_whole(
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(uri)
+
+
+def replace_whole(
+    fs: HadoopFS,
+    df: DataFrame,
+    uri: str,
+    staging_uri: str,
+    sort_by: Sequence[str] = (),
+) -> None:
+    """Replaces an unpartitioned table without ever overwriting it in place: writes `df` to
+    `staging_uri`, then swaps it in with two renames (the old table is moved aside, then
+    deleted). `df` may therefore be computed from the table being replaced. If the run dies
+    between the renames the table is missing, never half-written."""
+    write_whole(df, staging_uri, sort_by=sort_by)
+    old = f"{staging_uri}.replaced"
+    if fs.exists(uri) and not fs.rename(uri, old):
+        raise OSError(f"could not move {uri} aside to {old}")
+    if not fs.rename(staging_uri, uri):
+        if fs.exists(old) and not fs.exists(uri):
+            fs.rename(old, uri)
+        raise OSError(f"could not rename {staging_uri} to {uri}")
+    fs.delete(old)
 
 
 def write_days(

@@ -26,16 +26,25 @@ class AssetReport:
     input_files: int = 0
     duration_s: float = 0.0
     checks: list[Check] = field(default_factory=list)
+    # Where this asset's bad input lines went (each asset owns its quarantine path).
+    quarantine_location: str | None = None
+    # Asset-specific fields (users: state_mode, state_days_read, users_recomputed).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "rows_per_day": self.rows_per_day,
             "quarantined": dict(sorted(self.quarantined.items())),
+            "quarantine": {
+                "rows": sum(self.quarantined.values()),
+                "location": self.quarantine_location,
+            },
             "duplicates_dropped": self.duplicates_dropped,
             "input_files": self.input_files,
             "duration_s": round(self.duration_s, 3),
             "checks": [c.to_json() for c in self.checks],
+            **self.extra,
         }
 
 

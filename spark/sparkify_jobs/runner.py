@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from pyspark import StorageLevel
@@ -28,6 +30,8 @@ from sparkify_jobs.args import Args
 from sparkify_jobs.checks import Check, key_checks, references
 from sparkify_jobs.fs import HadoopFS
 from sparkify_jobs.report import AssetReport
+
+_STATE_DAY = re.compile(r"/day=([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 
 
 def _total(result: tuple[dict[tuple, int], list[Check]]) -> tuple[int, list[Check]]:
@@ -55,6 +59,7 @@ class LogInput:
     quarantined: dict[str, int]
     duplicates: int
     play_days: set[date]  # days with at least one usable play
+    quarantine_days: set[date]  # days with at least one bad line
 
     @property
     def plays(self) -> DataFrame:
@@ -77,9 +82,19 @@ class Run:
         self.fs = HadoopFS(self.spark)
         self.lake = self.args.lake_uri
         self.raw = self.args.raw_uri
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
 
     def table(self, name: str) -> str:
         return f"{self.lake}/{name}"
+
+    def location(self, name: str) -> str:
+        """A lake path as the report shows it (under --lake as given)."""
+        return f"{self.args.lake.rstrip('/')}/{name}"
+
+    def staging(self, name: str) -> str:
+        """Scratch path of this run only; the whole `_staging/<run id>/` goes in close()."""
+        return f"{self.lake}/{lake.STAGING}/{self.run_id}/{name}"
 
     def _persist(self, df: DataFrame) -> DataFrame:
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -90,6 +105,7 @@ class Run:
         for df in self._cached:
             df.unpersist()
         self._cached.clear()
+        self.fs.delete(f"{self.lake}/{lake.STAGING}/{self.run_id}")
 
     # --- inputs, each read at most once per run -------------------------------------------
 
@@ -161,23 +177,16 @@ class Run:
                     quarantine_days.add(day)
                 elif r["is_play"]:
                     play_days.add(day)
-            uri = self.table(lake.QUARANTINE_LOGS)
-            lake.write_days(
-                self.fs,
-                logdata.quarantine_rows(events),
-                uri,
-                partition_by=("day",),
-                sort_by=("source_file", "line"),
-                days=days,
-                days_with_rows=quarantine_days,
-                day_dir=lake.iso_day_dir,
-            )
+            # The bad lines of the run's input, counted once; each log asset writes its own
+            # copy of them (_log_report), so parallel steps never share a quarantine path.
             self.quarantine = {
                 "rows": sum(by_reason.values()),
                 "by_reason": dict(sorted(by_reason.items())),
-                "location": f"{self.args.lake.rstrip('/')}/{lake.QUARANTINE_LOGS}",
+                "location": self.location(lake.QUARANTINE),
             }
-            self._logs = LogInput(events, len(existing), by_reason, duplicates, play_days)
+            self._logs = LogInput(
+                events, len(existing), by_reason, duplicates, play_days, quarantine_days
+            )
             log(
                 f"log_data: {len(existing)}/{len(days)} day files, "
                 f"quarantined {by_reason or 'none'}, duplicates dropped {duplicates}"
@@ -196,7 +205,11 @@ class Run:
         return rep
 
     def _song_report(self, src: SongInput) -> AssetReport:
-        return AssetReport(quarantined=dict(src.rejected), input_files=src.files)
+        return AssetReport(
+            quarantined=dict(src.rejected),
+            input_files=src.files,
+            quarantine_location=self.location(lake.QUARANTINE_SONGS),
+        )
 
     def _asset_songs(self) -> AssetReport:
         src = self.song_input()
@@ -216,11 +229,25 @@ class Run:
         lake.write_whole(df, self.table("artists"), sort_by=("artist_id",))
         return rep
 
-    def _log_report(self, src: LogInput) -> AssetReport:
+    def _log_report(self, src: LogInput, asset: str) -> AssetReport:
+        """The asset's report on the run's log input, after writing the asset's own quarantine
+        for the run's days from the cached parse (no second read of the files)."""
+        rel = lake.quarantine_logs(asset)
+        lake.write_days(
+            self.fs,
+            logdata.quarantine_rows(src.events),
+            self.table(rel),
+            partition_by=("day",),
+            sort_by=("source_file", "line"),
+            days=self.args.days,
+            days_with_rows=src.quarantine_days,
+            day_dir=lake.iso_day_dir,
+        )
         return AssetReport(
             quarantined=dict(src.quarantined),
             duplicates_dropped=src.duplicates,
             input_files=src.files,
+            quarantine_location=self.location(rel),
         )
 
     def _daily_table(
@@ -244,56 +271,131 @@ class Run:
 
     def _asset_time(self) -> AssetReport:
         src = self.log_input()
-        rep = self._log_report(src)
+        rep = self._log_report(src, "time")
         df = self._persist(time_table.build_time(src.plays))
         self._daily_table(df, "time", "start_time", ("start_time",), rep)
         return rep
 
     def _asset_songplays(self) -> AssetReport:
         logs = self.log_input()
-        rep = self._log_report(logs)
+        rep = self._log_report(logs, "songplays")
         chosen = songs.pick_songs(self.song_input().good)
         df = self._persist(songplays.build_songplays(logs.plays, chosen))
         self._daily_table(df, "songplays", "songplay_id", ("start_time", "songplay_id"), rep)
-        users_uri = self.table("users")
-        ref = (
-            self.spark.read.schema(schemas.USERS).parquet(users_uri)
-            if self.fs.exists(users_uri)
-            else None
-        )
-        rep.checks.append(
-            references(
-                df,
-                "user_id",
-                ref,
-                "user_id",
-                "songplays.user_id in users",
-                f"users table missing at {users_uri}: materialize users for these days first",
-            )
-        )
+        rep.checks.append(self._users_reference(df))
         return rep
+
+    def _users_reference(self, df: DataFrame, attempts: int = 4) -> Check:
+        """`songplays.user_id in users`. A users step for the same days may be swapping users
+        in at the same moment (lake.replace_whole: two renames): a read that loses that race
+        sees its files vanish, or no table between the renames while the old one sits in a
+        `_staging/*/users.replaced`. Both are retried on a fresh read."""
+        users_uri = self.table("users")
+        swapping = f"{self.lake}/{lake.STAGING}/*/users.replaced"
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                exists = self.fs.exists(users_uri)
+                if not exists and not last and self.fs.glob(swapping, files=False):
+                    raise FileNotFoundError(f"{users_uri} is being replaced")
+                ref = self.spark.read.schema(schemas.USERS).parquet(users_uri) if exists else None
+                return references(
+                    df,
+                    "user_id",
+                    ref,
+                    "user_id",
+                    "songplays.user_id in users",
+                    f"users table missing at {users_uri}: materialize users for these days first",
+                )
+            except Exception as e:
+                text = f"{type(e).__name__}: {e}"
+                if last or ("FileNotFound" not in text and "does not exist" not in text):
+                    raise
+                log(f"users changed while being read (attempt {attempt}), reading again")
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _read_state(self, days: list[date] | None = None) -> DataFrame:
+        """`_state/user_latest`: the partitions of `days` (those that exist), or all of it."""
+        uri = self.table(lake.USER_LATEST)
+        reader = self.spark.read.schema(schemas.USER_LATEST)
+        if days is None:
+            if self.fs.exists(uri):
+                return reader.parquet(uri)
+            paths = []
+        else:
+            paths = [f"{uri}/{lake.iso_day_dir(d)}" for d in days]
+            paths = [p for p in paths if self.fs.exists(p)]
+        if not paths:
+            return self.spark.createDataFrame([], schemas.USER_LATEST)
+        return reader.option("basePath", uri).parquet(*paths)
 
     def _asset_users(self) -> AssetReport:
         logs = self.log_input()
-        rep = self._log_report(logs)
-        state_uri = self.table(lake.USER_LATEST)
+        rep = self._log_report(logs, "users")
+        # 1. The ground truth: each user's latest play per day, for the run's days.
         lake.write_days(
             self.fs,
             users.latest_per_day(logs.plays),
-            state_uri,
+            self.table(lake.USER_LATEST),
             partition_by=("day",),
             sort_by=("user_id",),
             days=self.args.days,
             days_with_rows=logs.play_days,
             day_dir=lake.iso_day_dir,
         )
-        if self.fs.exists(state_uri):
-            state = self.spark.read.schema(schemas.USER_LATEST).parquet(state_uri)
+        # 2. The new user_current, from the old one and the run's days only when it exists.
+        current_uri = self.table(lake.USER_CURRENT)
+        state_reads: list[DataFrame] = []
+        recomputed = 0
+        if self.fs.exists(current_uri):
+            mode = "incremental"
+            old = self.spark.read.schema(schemas.USER_CURRENT).parquet(current_uri)
+            day_rows = self._read_state(sorted(logs.play_days))
+            state_reads.append(day_rows)
+            merged, moved = users.merge_current(
+                old, day_rows, [d.isoformat() for d in self.args.days]
+            )
+            moved = self._persist(moved)
+            recomputed = moved.count()
+            current = merged
+            if recomputed:
+                # A re-run day lost these users' latest plays: only all days can tell.
+                everything = self._read_state()
+                state_reads.append(everything)
+                fixed = users.latest(everything.join(moved, "user_id", "left_semi"))
+                current = merged.unionByName(fixed)
         else:
-            state = self.spark.createDataFrame([], schemas.USER_LATEST)
-        df = self._persist(users.build_users(state))
+            mode = "rebuilt"  # an older lake (or a lost swap): once from all of the state
+            everything = self._read_state()
+            state_reads.append(everything)
+            current = users.latest(everything)
+        # The new version is computed from the old one: write aside, then swap it in.
+        lake.replace_whole(
+            self.fs, current, current_uri, self.staging("user_current"), sort_by=("user_id",)
+        )
+        # 3. users: a projection of user_current, swapped in the same way.
+        current = self.spark.read.schema(schemas.USER_CURRENT).parquet(current_uri)
+        df = self._persist(current.select(*users.COLUMNS))
         rep.rows, rep.checks = _total(key_checks(df, "users", "user_id"))
-        lake.write_whole(df, self.table("users"), sort_by=("user_id",))
+        lake.replace_whole(
+            self.fs, df, self.table("users"), self.staging("users"), sort_by=("user_id",)
+        )
+        state_days = {
+            m.group(1)
+            for df_read in state_reads
+            for f in df_read.inputFiles()
+            if (m := _STATE_DAY.search(f))
+        }
+        rep.extra = {
+            "state_mode": mode,
+            "state_days_read": len(state_days),
+            "users_recomputed": recomputed,
+        }
+        log(
+            f"users: user_current {mode}, {len(state_days)} state days read, "
+            f"{recomputed} users recomputed from all days"
+        )
         return rep
 
     def checks(self) -> list[Check]:

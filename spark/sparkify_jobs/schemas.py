@@ -94,4 +94,6 @@ USER_LATEST = _schema(
     ("songplay_id", S),
     ("day", S),
 )
+# `_state/user_current/`: one row per user, `day` = the day its chosen play came from.
+USER_CURRENT = USER_LATEST
 QUARANTINE = _schema(("source_file", S), ("line", S), ("reason", S), ("day", S))

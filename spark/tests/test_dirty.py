@@ -1,19 +1,23 @@
-"""Hand-made raw data: bad lines are quarantined with a reason, good lines kept; empty days
-lose their stale partitions; a failing check exits 3 with the offending keys."""
+"""Hand-made raw data: bad lines are quarantined with a reason, good lines kept; each log asset
+writes its own quarantine; empty days lose their stale partitions; a failing check exits 3 with
+the offending keys; users follows re-run days through its compact state."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import read_table, rows, write_lines
 
-from sparkify_jobs import schemas
+from sparkify_jobs import runner, schemas
 
 TS_10_2330 = 1541892600000  # 2018-11-10T23:30:00Z
 TS_10_1000 = 1541844000000  # 2018-11-10T10:00:00Z
 TS_11_1200 = 1541937600000  # 2018-11-11T12:00:00Z
+TS_09_1200 = 1541764800000  # 2018-11-09T12:00:00Z
+LOG_ASSETS = ("users", "time", "songplays")
 
 
 def event(**over) -> str:
@@ -92,27 +96,44 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
     lake = tmp_path / "lake"
     code, report = job("songs,artists,users,time,songplays", raw, lake, "2018-11-01", "2018-11-30")
     assert code == 0, report
+    # The run's bad lines, counted once; each log asset has its own copy under the root.
     assert report["quarantine"] == {
         "rows": 7,
         "by_reason": BY_REASON,
-        "location": f"{lake}/_quarantine/log_data",
+        "location": f"{lake}/_quarantine",
     }
+    for asset in LOG_ASSETS:
+        a = report["assets"][asset]
+        assert a["quarantined"] == BY_REASON, asset
+        assert a["quarantine"] == {"rows": 7, "location": f"{lake}/_quarantine/{asset}"}, asset
     sp = report["assets"]["songplays"]
-    assert sp["quarantined"] == BY_REASON
     assert sp["duplicates_dropped"] == 1
     assert sp["input_files"] == 2  # the 28 missing days are just empty
     assert sp["rows_per_day"]["2018-11-10"] == 2 and sp["rows_per_day"]["2018-11-11"] == 1
     assert sp["rows"] == 3
 
     assert report["assets"]["songs"]["quarantined"] == {"malformed_json": 1}
+    assert report["assets"]["artists"]["quarantine"] == {
+        "rows": 1,
+        "location": f"{lake}/_quarantine/song_data",
+    }
     assert report["assets"]["songs"]["input_files"] == 2 and report["assets"]["songs"]["rows"] == 1
     (bad_song,) = read_table(spark, lake / "_quarantine/song_data").collect()
     assert bad_song.source_file.endswith("TRBAD.json") and bad_song.reason == "malformed_json"
 
-    q = read_table(spark, lake / "_quarantine/log_data", schemas.QUARANTINE)
+    q = read_table(spark, lake / "_quarantine/users", schemas.QUARANTINE)
     got = {r["line"]: (r["reason"], r["day"]) for r in rows(q)}
     assert got == {line: (reason, "2018-11-10") for line, reason in BAD.items()}
     assert all(r.source_file.endswith("2018-11-10-events.json") for r in q.collect())
+    for asset in ("time", "songplays"):  # the same lines, from the same parse
+        other = read_table(spark, lake / "_quarantine" / asset, schemas.QUARANTINE)
+        assert rows(other) == rows(q), asset
+    assert sorted(p.name for p in (lake / "_quarantine").iterdir()) == [
+        "song_data",
+        "songplays",
+        "time",
+        "users",
+    ]
 
     plays = rows(read_table(spark, lake / "songplays"), "start_time")
     assert [(p["user_id"], p["song_id"], p["artist_id"]) for p in plays] == [
@@ -136,7 +157,7 @@ def test_empty_days_lose_stale_partitions(spark, job, raw, tmp_path):
         lake / "songplays/year=2018/month=11/day=11",
         lake / "time/year=2018/month=11/day=11",
         lake / "_state/user_latest/day=2018-11-11",
-        lake / "_quarantine/log_data/day=2018-11-10",
+        *(lake / "_quarantine" / asset / "day=2018-11-10" for asset in LOG_ASSETS),
     ]
     assert all(p.is_dir() for p in stale)
 
@@ -154,10 +175,18 @@ def test_empty_days_lose_stale_partitions(spark, job, raw, tmp_path):
     assert [u["user_id"] for u in users] == [1]
 
 
-def test_songplays_without_users_fails_the_check(spark, job, raw, tmp_path):
+def quarantines(lake: Path) -> list[str]:
+    return sorted(str(p.relative_to(lake)) for p in (lake / "_quarantine").glob("*/day=*"))
+
+
+def test_songplays_without_users_fails_the_check(spark, job, raw, tmp_path, monkeypatch):
     lake = tmp_path / "lake"
     code, report = job("songplays", raw, lake, "2018-11-10", "2018-11-11")
     assert code == 3
+    # A step writes only its own asset's quarantine (parallel steps share no path).
+    assert quarantines(lake) == ["_quarantine/songplays/day=2018-11-10"]
+    where = report["assets"]["songplays"]["quarantine"]["location"]
+    assert where == f"{lake}/_quarantine/songplays"
     assert report["status"] == "check_failed"
     (failed,) = report["failed_checks"]
     assert failed["asset"] == "songplays" and failed["name"] == "songplays.user_id in users"
@@ -166,7 +195,80 @@ def test_songplays_without_users_fails_the_check(spark, job, raw, tmp_path):
 
     code, _ = job("users", raw, lake, "2018-11-10", "2018-11-11")
     assert code == 0
+    assert quarantines(lake) == [
+        "_quarantine/songplays/day=2018-11-10",
+        "_quarantine/users/day=2018-11-10",
+    ]
+    # A users step for the same days swaps users in while the check reads it: the files it
+    # listed are gone when it scans them. The check reads users again instead of failing.
+    refs = []
+
+    def racing_references(df, col, ref, *rest):
+        if not refs:
+            for f in (lake / "users").glob("*.parquet"):
+                f.rename(f.with_name("swapped-" + f.name))
+        refs.append(ref)
+        return real_references(df, col, ref, *rest)
+
+    real_references = runner.references
+    monkeypatch.setattr(runner, "references", racing_references)
     code, report = job("songplays", raw, lake, "2018-11-10", "2018-11-12")
-    assert code == 3
+    assert code == 3, report
+    assert len(refs) == 2
     (failed,) = report["failed_checks"]
     assert failed["sample"] == [3] and failed["failing_count"] == 1
+
+
+def user_levels(spark, lake: Path) -> dict[int, str]:
+    users = read_table(spark, lake / "users", schemas.USERS)
+    return {u["user_id"]: u["level"] for u in rows(users)}
+
+
+def state_of(report) -> tuple[str, int, int]:
+    u = report["assets"]["users"]
+    return u["state_mode"], u["state_days_read"], u["users_recomputed"]
+
+
+def test_users_state_is_incremental_and_follows_corrected_days(spark, job, raw, tmp_path):
+    lake = tmp_path / "lake"
+    day09 = raw / "log_data/2018/11/2018-11-09-events.json"
+    write_lines(day09, [event(ts=TS_09_1200, level="paid", sessionId=9)])
+    # A fresh lake has no user_current: built once from all of the state (here: the run's).
+    code, report = job("users", raw, lake, "2018-11-09", "2018-11-11")
+    assert code == 0, report
+    assert state_of(report) == ("rebuilt", 2, 0)
+    assert user_levels(spark, lake) == {1: "free", 2: "paid"}  # user 1: 23:30 on the 10th
+    current = read_table(spark, lake / "_state/user_current", schemas.USER_CURRENT)
+    assert {(r.user_id, r.day) for r in current.collect()} == {(1, "2018-11-10"), (2, "2018-11-10")}
+
+    # A later day reads only its own state day, and the old user_current.
+    code, report = job("users", raw, lake, "2018-11-11", "2018-11-12")
+    assert code == 0, report
+    assert state_of(report) == ("incremental", 1, 0)
+    assert user_levels(spark, lake) == {1: "free", 2: "paid", 3: "free"}
+    assert report["assets"]["users"]["rows"] == 3
+
+    # Re-running a day with the same data changes nothing and reads nothing more.
+    code, report = job("users", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 0, report
+    assert state_of(report) == ("incremental", 1, 0)
+    assert user_levels(spark, lake) == {1: "free", 2: "paid", 3: "free"}
+
+    # The 10th is corrected: user 1's play at 23:30 is gone, so their latest play is now the
+    # one of the 9th (paid), which neither the old user_current nor the 10th holds.
+    (raw / "log_data/2018/11/2018-11-10-events.json").write_text(GOOD_2)
+    code, report = job("users", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 0, report
+    assert state_of(report) == ("incremental", 3, 1)  # user 1, from all three state days
+    assert user_levels(spark, lake) == {1: "paid", 2: "paid", 3: "free"}
+
+    # Without user_current (an older lake) it is rebuilt from every state day, once.
+    shutil.rmtree(lake / "_state/user_current")
+    code, report = job("users", raw, lake, "2018-11-11", "2018-11-12")
+    assert code == 0, report
+    assert state_of(report) == ("rebuilt", 3, 0)
+    assert user_levels(spark, lake) == {1: "paid", 2: "paid", 3: "free"}
+    code, report = job("users", raw, lake, "2018-11-11", "2018-11-12")
+    assert state_of(report) == ("incremental", 1, 0)
+    # Nothing is left behind by the swaps.
+    assert not (lake / "_staging").exists() or not any((lake / "_staging").iterdir())

@@ -114,9 +114,15 @@ def test_users_same_when_days_run_in_reverse(spark, sample, tmp_path):
     # Meaningful only if "last write wins" would be wrong for someone.
     last_chunk = expected_users(raw, {f"2018-11-{d:02d}" for d in range(1, 16)})
     assert any(last_chunk[u]["level"] != expected_users(raw)[u]["level"] for u in last_chunk)
+    modes = []
     for start, end in chunks:
         code, report = job("users", raw, reverse_lake, start, end)
         assert code == 0, report
+        u = report["assets"]["users"]
+        modes.append((u["state_mode"], u["state_days_read"], u["users_recomputed"]))
+    # Each chunk reads only its own 10 state days (the first builds user_current from them),
+    # not the 20 and 30 days materialized by then.
+    assert modes == [("rebuilt", 10, 0), ("incremental", 10, 0), ("incremental", 10, 0)]
     got = rows(read_table(spark, reverse_lake / "users", schemas.USERS))
     assert got == rows(read_table(spark, lake / "users", schemas.USERS))
     assert len(list((reverse_lake / "_state/user_latest").glob("day=*"))) == 30
@@ -154,6 +160,8 @@ def test_rerun_of_a_day_is_identical_and_touches_only_that_day(spark, sample, tm
         assert rows(read_table(spark, lake / table / day)) == day_rows  # incl. songplay_id
         assert sum(k.startswith(day + "/") for k in digests) == 1
     assert rows(read_table(spark, lake / "users", schemas.USERS)) == users_before
+    u = report["assets"]["users"]
+    assert (u["state_mode"], u["state_days_read"], u["users_recomputed"]) == ("incremental", 1, 0)
     state_after = file_digests(lake / "_state/user_latest")
     unchanged = {k for k in state_before if not k.startswith("day=2018-11-15/")}
     assert {k: state_after[k] for k in unchanged} == {k: state_before[k] for k in unchanged}

@@ -6,7 +6,17 @@ import json
 
 import pytest
 
-from sparkify_jobs import artists, logdata, session, songdata, songplays, songs, time_table, users
+from sparkify_jobs import (
+    artists,
+    logdata,
+    schemas,
+    session,
+    songdata,
+    songplays,
+    songs,
+    time_table,
+    users,
+)
 
 LOG_FILE = "file:/raw/log_data/2018/11/2018-11-10-events.json"
 TS_2330 = 1541892600000  # 2018-11-10T23:30:00Z, a Saturday; 15:30 on the 10th in Los Angeles
@@ -214,3 +224,37 @@ def test_user_latest_breaks_ts_ties_deterministically(spark):
     for order in (lines, lines[::-1]):
         state = users.latest_per_day(logdata.plays(events_of(spark, order)))
         assert [(r.user_id, r.level) for r in users.build_users(state).collect()] == [(5, "paid")]
+
+
+def test_merge_current_keeps_old_rows_outside_the_days_and_flags_moved_users(spark):
+    def row(uid, level, ts, day):
+        return (uid, "F", "L", "F", level, ts, 1, 0, f"id{uid}-{ts}", day)
+
+    old = spark.createDataFrame(
+        [
+            row(1, "free", 100, "2018-11-10"),  # the 10th now has an earlier play only
+            row(2, "free", 50, "2018-11-09"),  # outside the days, beaten by the 10th
+            row(3, "free", 200, "2018-11-10"),  # same play, corrected level
+            row(4, "free", 300, "2018-11-10"),  # gone from the 10th
+            row(5, "free", 70, "2018-11-09"),  # untouched
+        ],
+        schemas.USER_CURRENT,
+    )
+    day_rows = spark.createDataFrame(
+        [
+            row(1, "paid", 90, "2018-11-10"),
+            row(2, "paid", 60, "2018-11-10"),
+            row(3, "paid", 200, "2018-11-10"),
+            row(6, "paid", 10, "2018-11-10"),  # a new user
+        ],
+        schemas.USER_CURRENT,
+    )
+    merged, moved = users.merge_current(old, day_rows, ["2018-11-10"])
+    got = {r.user_id: (r.level, r.ts, r.day) for r in merged.collect()}
+    assert got == {
+        2: ("paid", 60, "2018-11-10"),
+        3: ("paid", 200, "2018-11-10"),
+        5: ("free", 70, "2018-11-09"),
+        6: ("paid", 10, "2018-11-10"),
+    }
+    assert sorted(r.user_id for r in moved.collect()) == [1, 4]
