@@ -1,9 +1,9 @@
 import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
-import logUpdate from 'log-update';
 import { graph, selectAssets } from '../assets';
 import type { Config } from '../config/config';
 import { backfill, backfillProgressQuery, type BackfillInput } from '../workflows';
 import type { BackfillProgress } from '../workflows/backfill';
+import { follow } from './watch';
 
 export function backfillWorkflowId(input: {
   selection: string;
@@ -53,31 +53,14 @@ export function renderBackfill(p: BackfillProgress): string {
 }
 
 /** Follows a backfill across continue-as-new runs until it ends. */
-export async function watchBackfill(
+export function watchBackfill(
   client: Client,
   workflowId: string,
   opts: { live: boolean },
 ): Promise<BackfillProgress> {
-  const handle = client.workflow.getHandle<typeof backfill>(workflowId);
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  if (opts.live) {
-    const draw = async () => {
-      try {
-        const p = await handle.query(backfillProgressQuery);
-        if (!stopped) logUpdate(renderBackfill(p));
-      } catch {
-        // Between runs (continue-as-new) the query may fail once; the next tick draws.
-      }
-      if (!stopped) timer = setTimeout(draw, 1000);
-    };
-    void draw();
-  }
-  try {
-    return await handle.result();
-  } finally {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    if (opts.live) logUpdate.clear();
-  }
+  return follow<BackfillProgress, BackfillProgress>(client.workflow.getHandle<typeof backfill>(workflowId), {
+    query: backfillProgressQuery,
+    render: renderBackfill,
+    ...opts,
+  });
 }

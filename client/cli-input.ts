@@ -60,18 +60,18 @@ export function parseSelection(selection: string): string {
   return selection;
 }
 
-export function parseBackfillOptions(
-  opts: {
-    select?: string;
-    from?: string;
-    to?: string;
-    concurrency?: string;
-    onlyMissing?: boolean;
-    onlyFailed?: boolean;
-    per: 'month' | 'day';
-  },
-  defaultConcurrency: number,
-): BackfillInput {
+/** The backfill command's options as commander hands them over. */
+export interface BackfillCliOptions {
+  select?: string;
+  from?: string;
+  to?: string;
+  concurrency?: string;
+  onlyMissing?: boolean;
+  onlyFailed?: boolean;
+  per: 'month' | 'day';
+}
+
+export function parseBackfillOptions(opts: BackfillCliOptions, defaultConcurrency: number): BackfillInput {
   if (opts.select === undefined) throw new UsageError('--select is required (e.g. --select "*")');
   const selection = parseSelection(opts.select);
   const months = z.object({ from: MonthSchema, to: MonthSchema }).safeParse({ from: opts.from, to: opts.to });

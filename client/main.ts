@@ -16,7 +16,7 @@ import { MonthSchema } from '../assets/partitions';
 import YAML from 'yaml';
 import { backfillProgressQuery } from '../workflows';
 import { renderBackfill, startBackfill, watchBackfill } from './backfill';
-import { parseBackfillOptions } from './cli-input';
+import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
 
 const program = new Command()
@@ -197,37 +197,25 @@ const backfillCommand = program
   )
   .option('--json', 'print the final progress as JSON')
   .option('--no-wait', 'start (or join) the backfill and return its id')
-  .action(
-    async (opts: {
-      select?: string;
-      from?: string;
-      to?: string;
-      concurrency?: string;
-      onlyMissing?: boolean;
-      onlyFailed?: boolean;
-      per: 'month' | 'day';
-      json?: boolean;
-      wait: boolean;
-    }) => {
-      const cfg = config();
-      const input = parseBackfillOptions(opts, cfg.concurrency.months);
-      const client = await connectClient(cfg);
-      const handle = await startBackfill(client, cfg, input);
-      if (!opts.json)
-        console.error(
-          `backfill ${handle.workflowId} started (or joined); follow it with: sparkify backfill status ${handle.workflowId}`,
-        );
-      if (!opts.wait) {
-        if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId }));
-        return;
-      }
-      const final = await watchBackfill(client, handle.workflowId, {
-        live: !opts.json && process.stdout.isTTY === true,
-      });
-      console.log(opts.json ? JSON.stringify(final, null, 2) : renderBackfill(final));
-      if (Object.keys(final.failed).length > 0) process.exitCode = 1;
-    },
-  );
+  .action(async (opts: BackfillCliOptions & { json?: boolean; wait: boolean }) => {
+    const cfg = config();
+    const input = parseBackfillOptions(opts, cfg.concurrency.months);
+    const client = await connectClient(cfg);
+    const handle = await startBackfill(client, cfg, input);
+    if (!opts.json)
+      console.error(
+        `backfill ${handle.workflowId} started (or joined); follow it with: sparkify backfill status ${handle.workflowId}`,
+      );
+    if (!opts.wait) {
+      if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId }));
+      return;
+    }
+    const final = await watchBackfill(client, handle.workflowId, {
+      live: !opts.json && process.stdout.isTTY === true,
+    });
+    console.log(opts.json ? JSON.stringify(final, null, 2) : renderBackfill(final));
+    if (Object.keys(final.failed).length > 0) process.exitCode = 1;
+  });
 
 backfillCommand
   .command('status <workflowId>')

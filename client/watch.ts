@@ -1,36 +1,53 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import type { QueryDefinition } from '@temporalio/common';
 import logUpdate from 'log-update';
 import { progressQuery, type materialize } from '../workflows';
 import type { MaterializeResult } from '../workflows/types';
 import { renderRun } from './render';
 
 /**
- * Waits for a materialization, redrawing its per-asset table from the workflow's progress
- * query while it runs (only on a terminal; piped output gets the final table alone).
+ * Waits for a workflow's result, redrawing its progress from a query while it runs (only on
+ * a terminal; piped output gets the final result alone).
  */
-export async function watchRun(
-  handle: WorkflowHandle<typeof materialize>,
-  opts: { live: boolean; intervalMs?: number },
-): Promise<MaterializeResult> {
+export async function follow<R, P>(
+  handle: WorkflowHandle,
+  opts: {
+    query: QueryDefinition<P, []>;
+    render: (progress: P) => string;
+    live: boolean;
+    intervalMs?: number;
+  },
+): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   if (opts.live) {
     const draw = async () => {
       try {
-        const progress = await handle.query(progressQuery);
-        if (!stopped) logUpdate(renderRun(progress));
+        const progress = await handle.query(opts.query);
+        if (!stopped) logUpdate(opts.render(progress));
       } catch {
-        // The first workflow task may not have run yet; the next tick draws.
+        // Not answerable yet (first workflow task, or between continue-as-new runs): next tick.
       }
       if (!stopped) timer = setTimeout(draw, opts.intervalMs ?? 1000);
     };
     void draw();
   }
   try {
-    return await handle.result();
+    return (await handle.result()) as R;
   } finally {
     stopped = true;
     if (timer) clearTimeout(timer);
     if (opts.live) logUpdate.clear();
   }
+}
+
+export function watchRun(
+  handle: WorkflowHandle<typeof materialize>,
+  opts: { live: boolean; intervalMs?: number },
+): Promise<MaterializeResult> {
+  return follow<MaterializeResult, MaterializeResult>(handle, {
+    query: progressQuery,
+    render: renderRun,
+    ...opts,
+  });
 }

@@ -140,6 +140,14 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       }
     }
     setStatus(step.assets, { status: 'running' });
+    const which = {
+      workflowId,
+      runKind: input.runKind,
+      stepKey: step.key,
+      assets: [...step.assets],
+      range: input.range,
+      code: pinned,
+    };
     try {
       const outcome = await spark.runStep({
         stepKey: step.key,
@@ -149,30 +157,13 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
         runTag: `${workflowId}/${firstExecutionRunId}`,
       });
       setStatus(step.assets, { stepId: outcome.stepId });
-      const recorded = await bookkeeping.recordMaterialization({
-        workflowId,
-        runKind: input.runKind,
-        stepKey: step.key,
-        assets: [...step.assets],
-        range: input.range,
-        code: pinned,
-        outcome,
-        sourceFingerprint,
-      });
+      const recorded = await bookkeeping.recordMaterialization({ ...which, outcome, sourceFingerprint });
       for (const r of recorded) results.set(r.asset, r);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const failure = failureOf(err);
       setStatus(step.assets, { status: 'failed', ...failure });
-      await bookkeeping.recordFailure({
-        workflowId,
-        runKind: input.runKind,
-        stepKey: step.key,
-        assets: [...step.assets],
-        range: input.range,
-        code: pinned,
-        ...failure,
-      });
+      await bookkeeping.recordFailure({ ...which, ...failure });
     }
   };
 

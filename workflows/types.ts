@@ -74,25 +74,23 @@ export interface RunStepOutcome {
   logFile?: string;
 }
 
-export interface RecordInput {
+/** Which step of which run, for the manifests. */
+interface StepRecordBase {
   workflowId: string;
   runKind: RunKind;
   stepKey: string;
   assets: string[];
   range: DayRange;
   code: CodeVersion;
+}
+
+export interface RecordInput extends StepRecordBase {
   outcome: RunStepOutcome;
   /** song_data fingerprint seen before the step ran (for change detection). */
   sourceFingerprint?: string;
 }
 
-export interface RecordFailureInput {
-  workflowId: string;
-  runKind: RunKind;
-  stepKey: string;
-  assets: string[];
-  range: DayRange;
-  code: CodeVersion;
+export interface RecordFailureInput extends StepRecordBase {
   reason: string;
   logFile?: string;
   stepId?: string;
