@@ -59,7 +59,7 @@ function emrClient(config: Config, maxAttempts?: number): EMRClient {
 
 export function defaultActivityDeps(config: Config): ActivityDeps {
   const s3 = s3ClientFor({ region: config.emr.region, endpoint: config.s3.endpoint });
-  const open = (uri: string) => openLake(/^[a-z0-9]+:\/\//.test(uri) ? uri : resolve(uri), { s3 });
+  const open = (uri: string) => openLake(uri, { s3 });
   return {
     emr: emrClient(config),
     emrNoRetry: emrClient(config, 1),
@@ -129,12 +129,15 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
 function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): SparkifyActivities {
   const deps: ActivityDeps = { ...defaultActivityDeps(config), ...overrides };
   const { lake, raw, codeRoot } = deps;
+  /** Reports are written under the lake root; a URI elsewhere is not ours to read. */
+  const readLakeText = async (uri: string): Promise<string | null> =>
+    uri.startsWith(lake.uri) ? lake.readText(uri.slice(lake.uri.length).replace(/^\/+/, '')) : null;
+
   const emrSteps = createEmrStepActivities({
     emr: deps.emr,
     emrNoRetry: deps.emrNoRetry,
     readReport: async (uri: string) => {
-      const key = uri.startsWith(lake.uri) ? uri.slice(lake.uri.length).replace(/^\/+/, '') : null;
-      const text = key === null ? null : await lake.readText(key);
+      const text = await readLakeText(uri);
       return text === null ? null : JSON.parse(text);
     },
   });
@@ -179,8 +182,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     },
 
     async recordMaterialization(input: RecordInput): Promise<AssetResult[]> {
-      const key = input.outcome.reportUri.slice(lake.uri.length).replace(/^\/+/, '');
-      const text = await lake.readText(key);
+      const text = await readLakeText(input.outcome.reportUri);
       if (text === null)
         throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
       const report = parseJobReport(text, input.outcome.reportUri);

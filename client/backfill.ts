@@ -1,5 +1,5 @@
 import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
-import { graph, selectAssets } from '../assets';
+import { selectionTag } from './runs';
 import type { Config } from '../config/config';
 import { backfill, backfillProgressQuery, type BackfillInput } from '../workflows';
 import type { BackfillProgress } from '../workflows/backfill';
@@ -11,9 +11,7 @@ export function backfillWorkflowId(input: {
   to: string;
   per?: string;
 }): string {
-  const assets = selectAssets(graph, input.selection);
-  const tag = assets.length === graph.order.length ? 'all' : assets.join('+');
-  return `backfill-${tag}-${input.from}..${input.to}${input.per === 'day' ? '-per-day' : ''}`;
+  return `backfill-${selectionTag(input.selection)}-${input.from}..${input.to}${input.per === 'day' ? '-per-day' : ''}`;
 }
 
 export async function startBackfill(

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { graph, toMermaid } from '../assets';
 import { openLake, s3ClientFor } from '../activities/lake';
@@ -83,7 +82,7 @@ program
     }
     const cfg = config();
     const lakeUri = opts.lake ?? cfg.storage.lake;
-    const lake = openLake(/^[a-z0-9]+:\/\//.test(lakeUri) ? lakeUri : resolve(lakeUri), {
+    const lake = openLake(lakeUri, {
       s3: s3ClientFor({ region: cfg.emr.region, endpoint: cfg.s3.endpoint }),
     });
     const cells = await readStatus(lake, opts.month ? monthPartitions(opts.month) : undefined);

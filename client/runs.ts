@@ -9,9 +9,13 @@ import type { MaterializeInput, RunKind } from '../workflows/types';
  * identical materialization while one runs joins it instead of running it twice.
  */
 export function materializeWorkflowId(selection: string, range: DayRange): string {
+  return `materialize-${selectionTag(selection)}-${describeRange(range)}`;
+}
+
+/** The selected assets as a readable id part: `all`, or `songs+songplays`. */
+export function selectionTag(selection: string): string {
   const assets = selectAssets(graph, selection);
-  const tag = assets.length === graph.order.length ? 'all' : assets.join('+');
-  return `materialize-${tag}-${describeRange(range)}`;
+  return assets.length === graph.order.length ? 'all' : assets.join('+');
 }
 
 export interface StartedRun {
