@@ -32,10 +32,9 @@ COPY config/ ./config/
 COPY assets/ ./assets/
 COPY workflows/ ./workflows/
 COPY activities/ ./activities/
+COPY lake/ ./lake/
 COPY worker/ ./worker/
 COPY client/ ./client/
-COPY emr-local/ ./emr-local/
-COPY generator/ ./generator/
 COPY spark/ ./spark/
 # Root owns the files and the worker cannot change them: the code it uploads to EMR is exactly
 # the code in the image.

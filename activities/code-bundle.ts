@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
-import type { Lake } from './lake';
+import type { Lake } from '../lake/store';
 
 export type BundleFileName = 'run.py' | 'sparkify_jobs.zip';
 

@@ -19,10 +19,10 @@ import type {
 } from '../workflows/types';
 import { buildSparkBundle, publishSparkCode } from './code-bundle';
 import { buildSparkSubmitArgs, createEmrStepActivities } from './emr-step';
-import { openLake, s3ClientFor, type Lake } from './lake';
-import { partitionsOf, readManifest, writeRun, UNPARTITIONED } from './manifests';
-import { parseJobReport } from './report';
-import { readStatus, worstState } from './status';
+import { openLake, s3ClientFor, type Lake } from '../lake/store';
+import { partitionsOf, readManifest, writeRun, UNPARTITIONED } from '../lake/manifests';
+import { parseJobReport } from '../lake/report';
+import { readStatus, worstState } from '../lake/status';
 
 export interface ActivityDeps {
   emr: EMRClient;

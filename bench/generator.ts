@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { generate } from '../generator/generate';
+import { generate } from '../dev/generator/generate';
 import { BenchResult, Scratch, row } from './lib';
 
 export interface GeneratorBenchOptions {

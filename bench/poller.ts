@@ -7,7 +7,7 @@ import { EMRClient } from '@aws-sdk/client-emr';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createEmrStepActivities, type SparkStepResult } from '../activities/emr-step';
-import { startLocalEmr } from '../emr-local';
+import { startLocalEmr } from '../dev/emr-local';
 import { BenchResult, Scratch, row } from './lib';
 
 /** EMR's DescribeStep refill rate, per minute. */

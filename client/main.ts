@@ -1,13 +1,11 @@
 import { Command, Option } from 'commander';
 import { graph, toMermaid } from '../assets';
-import { openLake, s3ClientFor } from '../activities/lake';
+import { openLake, s3ClientFor } from '../lake/store';
 import { ConfigError, loadConfig, type Config } from '../config/config';
 import { parseRange, parseSelection, UsageError } from './cli-input';
-import { runDemo } from './demo';
-import { devDefaults, startDevStack } from './dev-stack';
 import { renderRun } from './render';
 import { startMaterialize } from './runs';
-import { readStatus } from '../activities/status';
+import { readStatus } from '../lake/status';
 import { monthPartitions, renderGrid, renderSummary } from './status';
 import { connectClient } from './temporal';
 import { watchRun } from './watch';
@@ -23,6 +21,21 @@ const program = new Command()
   .description('Materialize the Sparkify data lake: assets on Temporal, Spark steps on EMR')
   .option('--config <file>', 'YAML config file (default: $SPARKIFY_CONFIG or ./sparkify.yaml)')
   .showHelpAfterError();
+
+/**
+ * The dev harness (local EMR, generator, embedded stack) is loaded only by `dev` and `demo`; the
+ * production image does not carry it.
+ */
+async function devHarness() {
+  try {
+    return await import('../dev');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new UsageError(
+      'the dev harness (dev/) is not part of this installation: run `sparkify dev` and `demo` from a clone of the repository',
+    );
+  }
+}
 
 function config(): Config {
   return loadConfig({ file: program.opts<{ config?: string }>().config });
@@ -113,6 +126,7 @@ program
     'the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all',
   )
   .action(async () => {
+    const { devDefaults, startDevStack } = await devHarness();
     const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l) });
     console.log('ready; press Ctrl-C to stop');
     await new Promise<void>((res) => {
@@ -130,6 +144,7 @@ program
   .option('--json', 'print the result as JSON')
   .action(async (opts: { exit?: boolean; json?: boolean }) => {
     const tty = process.stdout.isTTY === true;
+    const { runDemo } = await devHarness();
     const ok = await runDemo(config(), {
       stay: tty && !opts.exit && !opts.json,
       live: tty,

@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import { daysIn, graph, monthRange, type AssetSpec } from '../assets';
-import { UNPARTITIONED } from '../activities/manifests';
-import type { CellState, StatusCell } from '../activities/status';
+import { UNPARTITIONED } from '../lake/manifests';
+import type { CellState, StatusCell } from '../lake/status';
 
 export function monthPartitions(month: string): (spec: AssetSpec) => string[] {
   const days = daysIn(monthRange(month));

@@ -3,9 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { openLake } from '../activities/lake';
-import { writeRun, type RunRecord } from '../activities/manifests';
-import type { StatusCell } from '../activities/status';
+import { openLake } from '../lake/store';
+import { writeRun, type RunRecord } from '../lake/manifests';
+import type { StatusCell } from '../lake/status';
 
 const REPO = resolve(__dirname, '..');
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { unzipSync } from 'fflate';
 import { buildSparkBundle, publishSparkCode } from '../activities/code-bundle';
-import { openLake, type Lake } from '../activities/lake';
+import { openLake, type Lake } from '../lake/store';
 import { motoS3, startMoto, type Moto } from './helpers/moto';
 
 jest.setTimeout(60_000);

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { TEMPORAL_CLI } from '../client/temporal-server';
+import { TEMPORAL_CLI } from '../dev/temporal-server';
 import { ENV_SETTINGS, loadConfig } from '../config/config';
 import { SEARCH_ATTRIBUTES, searchAttributeFlags } from '../workflows/search-attributes';
 import { freePort } from './helpers/ports';
@@ -432,6 +432,7 @@ const DEV_ONLY: Record<string, string> = {
   '.tools': 'the Temporal CLI and dev server; compose runs the real server',
   '.venv': 'the local spark-submit for the local EMR; EMR runs Spark',
   '.sparkify': 'local state of the dev stack',
+  dev: 'the dev harness (local EMR, generator, embedded stack) behind `sparkify dev` and `demo`',
 };
 
 /**

@@ -16,8 +16,8 @@ import {
   type StepState,
 } from '@aws-sdk/client-emr';
 
-import { LOCAL_CONF, translateSparkSubmitArgs } from '../emr-local/command';
-import { LOST_PROCESS_REASON, startLocalEmr, type LocalEmr, type LocalEmrOptions } from '../emr-local';
+import { LOCAL_CONF, translateSparkSubmitArgs } from '../dev/emr-local/command';
+import { LOST_PROCESS_REASON, startLocalEmr, type LocalEmr, type LocalEmrOptions } from '../dev/emr-local';
 import { freePort } from './helpers/ports';
 
 const REPO = path.resolve(__dirname, '..');

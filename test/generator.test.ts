@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generate, runCli, type GeneratorSummary } from '../generator/main';
+import { generate, runCli, type GeneratorSummary } from '../dev/generator/main';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -415,7 +415,11 @@ describe('options', () => {
 
 describe('CLI', () => {
   const cli = (args: string[]) =>
-    spawnSync('npx', ['tsx', 'generator/main.ts', ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+    spawnSync('npx', ['tsx', 'dev/generator/main.ts', ...args], {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
   test('writes the same bytes as the in-process run and prints a summary', () => {
     const out = path.join(tmp, 'cli');

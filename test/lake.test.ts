@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { openLake, readJsonAt, s3ClientFor, validateKey, type Lake } from '../activities/lake';
+import { openLake, readJsonAt, s3ClientFor, validateKey, type Lake } from '../lake/store';
 import { motoS3, startMoto, type Moto } from './helpers/moto';
 
 jest.setTimeout(60_000);

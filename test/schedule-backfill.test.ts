@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { openLake } from '../activities/lake';
+import { openLake } from '../lake/store';
 import { loadConfig, type Config } from '../config/config';
 import { applySchedule } from '../client/schedule';
 import { backfillWorkflowId, startBackfill } from '../client/backfill';

@@ -1,6 +1,6 @@
 // A worker process with scripted steps (see scripted.ts), configured from the environment, so a
 // test can kill it with SIGKILL and start another in its place.
-import { openLake } from '../../activities/lake';
+import { openLake } from '../../lake/store';
 import { loadConfig } from '../../config/config';
 import { createWorker } from '../../worker/worker';
 import { scriptedActivities } from './scripted';

@@ -6,7 +6,7 @@ import {
   sleep as activitySleep,
 } from '@temporalio/activity';
 import { createActivities } from '../../activities';
-import type { Lake } from '../../activities/lake';
+import type { Lake } from '../../lake/store';
 import { daysIn, graph } from '../../assets';
 import type { Config } from '../../config/config';
 import type { CodeVersion, RunStepInput, SparkifyActivities } from '../../workflows/types';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { TEMPORAL_CLI } from '../../client/temporal-server';
+import { TEMPORAL_CLI } from '../../dev/temporal-server';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /** A real Temporal dev server (the CLI scripts/setup builds), with our search attributes. */

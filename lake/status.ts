@@ -1,5 +1,5 @@
 import { graph, type AssetSpec } from '../assets';
-import type { Lake } from './lake';
+import type { Lake } from './store';
 import { readManifests, UNPARTITIONED, type Manifest } from './manifests';
 
 /** Partition states, derived from the manifests in the lake; Temporal is not needed. */

@@ -3,12 +3,12 @@ import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { monthRange } from '../assets';
 import type { Config } from '../config/config';
-import { generate } from '../generator/generate';
-import { connectClient } from './temporal';
-import { devDefaults, startDevStack } from './dev-stack';
-import { renderRun, formatRows } from './render';
-import { startMaterialize } from './runs';
-import { watchRun } from './watch';
+import { generate } from './generator/generate';
+import { connectClient } from '../client/temporal';
+import { devDefaults, startDevStack } from './stack';
+import { renderRun, formatRows } from '../client/render';
+import { startMaterialize } from '../client/runs';
+import { watchRun } from '../client/watch';
 
 export const DEMO_MONTH = '2018-11';
 

@@ -17,7 +17,7 @@ import {
   type Request,
 } from './protocol';
 
-const REPO_ROOT = path.resolve(__dirname, '..');
+const REPO_ROOT = path.resolve(__dirname, '../..');
 const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_11 = 'application/x-amz-json-1.1';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { daysIn, type DayRange } from '../assets/partitions';
-import type { Lake } from './lake';
+import type { Lake } from './store';
 
 /**
  * Materialization manifests: one small JSON per asset partition at

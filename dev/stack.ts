@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { appendFileSync } from 'node:fs';
 import { DefaultLogger, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/config';
-import { startLocalEmr } from '../emr-local';
+import { startLocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer } from './temporal-server';
 
