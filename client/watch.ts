@@ -28,7 +28,7 @@ export async function follow<R, P>(
       } catch {
         // Not answerable yet (first workflow task, or between continue-as-new runs): next tick.
       }
-      if (!stopped) timer = setTimeout(draw, opts.intervalMs ?? 1000);
+      if (!stopped) timer = setTimeout(() => void draw(), opts.intervalMs ?? 1000);
     };
     void draw();
   }
