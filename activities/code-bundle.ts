@@ -35,7 +35,15 @@ const PACKAGE = 'sparkify_jobs';
 // same in every time zone (1980-01-01 00:00, the earliest DOS date).
 const ZIP_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 
-export async function buildSparkBundle(sparkDir: string): Promise<SparkBundle> {
+export interface BundleOptions {
+  /**
+   * Data files shipped inside the package zip, keyed by their path in the zip (which must be
+   * under the package), e.g. `{ 'sparkify_jobs/assets.json': '<repo>/assets/assets.json' }`.
+   */
+  data?: Record<string, string>;
+}
+
+export async function buildSparkBundle(sparkDir: string, opts: BundleOptions = {}): Promise<SparkBundle> {
   const runPy = await fs.readFile(path.join(sparkDir, 'run.py')).catch((err: unknown) => {
     throw new Error(`cannot read ${path.join(sparkDir, 'run.py')}: ${(err as Error).message}`);
   });
@@ -46,9 +54,22 @@ export async function buildSparkBundle(sparkDir: string): Promise<SparkBundle> {
   }
   const sources = new Map<string, Buffer>([['run.py', runPy]]);
   for (const rel of modules) sources.set(rel, await fs.readFile(path.join(sparkDir, ...rel.split('/'))));
+  const data = Object.entries(opts.data ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [rel, file] of data) {
+    if (!rel.startsWith(`${PACKAGE}/`) || rel.split('/').some((s) => s === '' || s === '..')) {
+      throw new Error(`bundle data path ${rel} must be a path inside ${PACKAGE}/`);
+    }
+    sources.set(
+      rel,
+      await fs.readFile(file).catch((err: unknown) => {
+        throw new Error(`cannot read ${file} for the Spark bundle: ${(err as Error).message}`);
+      }),
+    );
+  }
+  const zipped = [...modules, ...data.map(([rel]) => rel)].sort();
 
   const entries: Zippable = {};
-  for (const rel of modules) {
+  for (const rel of zipped) {
     entries[rel] = [new Uint8Array(sources.get(rel)!), { mtime: ZIP_MTIME, level: 9 }];
   }
   const zip = Buffer.from(zipSync(entries, { mtime: ZIP_MTIME, level: 9 }));
@@ -60,6 +81,14 @@ export async function buildSparkBundle(sparkDir: string): Promise<SparkBundle> {
     ],
     sources: [...sources.keys()].sort(),
   };
+}
+
+/** The Spark bundle as this checkout (or image) would publish it: its hash is the code version. */
+export function projectBundle(sparkDir = path.resolve(__dirname, '../spark')): Promise<SparkBundle> {
+  return buildSparkBundle(sparkDir, {
+    // The jobs read the asset declaration the orchestrator reads (spark/sparkify_jobs/graph.py).
+    data: { 'sparkify_jobs/assets.json': path.resolve(sparkDir, '../assets/assets.json') },
+  });
 }
 
 /**

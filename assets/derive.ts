@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AssetSpecSchema, type AssetSpec } from './graph';
+import { AssetSpecSchema, DECLARATION, type AssetSpec } from './graph';
 
 /** Everything derived from the declared graph. Pure functions: workflow code imports them too. */
 
@@ -12,9 +12,14 @@ export interface AssetGraph {
   readonly order: readonly string[];
   readonly specs: ReadonlyMap<string, AssetSpec>;
   readonly downstream: ReadonlyMap<string, readonly string[]>;
+  /** Lake path → the asset whose step writes it. */
+  readonly writer: ReadonlyMap<string, string>;
 }
 
-export function buildGraph(declared: readonly unknown[]): AssetGraph {
+export function buildGraph(
+  declared: readonly unknown[],
+  inputs: Readonly<Record<string, unknown>> = DECLARATION.inputs,
+): AssetGraph {
   const parsed = z.array(AssetSpecSchema).safeParse(declared);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -31,6 +36,12 @@ export function buildGraph(declared: readonly unknown[]): AssetGraph {
       if (!specs.has(dep)) throw new GraphError(`asset "${spec.key}" depends on unknown asset "${dep}"`);
       downstream.get(dep)!.push(spec.key);
     }
+    for (const input of spec.inputs) {
+      if (!(input in inputs)) throw new GraphError(`asset "${spec.key}" reads unknown input "${input}"`);
+    }
+    const names = spec.checks.map((c) => c.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new GraphError(`asset "${spec.key}" declares check "${twice}" twice`);
   }
   const stepPartitioning = new Map<string, AssetSpec>();
   for (const spec of specs.values()) {
@@ -42,7 +53,35 @@ export function buildGraph(declared: readonly unknown[]): AssetGraph {
     }
     stepPartitioning.set(spec.step, first ?? spec);
   }
-  return { order: topologicalOrder(specs), specs, downstream };
+  // One writer per path: the lease of the step that writes it is what keeps runs apart.
+  const writer = new Map<string, string>();
+  for (const spec of specs.values()) {
+    for (const w of spec.writes) {
+      const other = writer.get(w.path);
+      if (other !== undefined) {
+        throw new GraphError(
+          `"${w.path}" is written by both "${other}" and "${spec.key}"; a path has one writer`,
+        );
+      }
+      writer.set(w.path, spec.key);
+    }
+  }
+  const graph: AssetGraph = { order: topologicalOrder(specs), specs, downstream, writer };
+  // A path an asset reads must come from something it depends on, or a run could read it half-built.
+  for (const spec of specs.values()) {
+    const upstream = upstreamOf(graph, spec.key);
+    for (const path of spec.reads) {
+      const from = writer.get(path);
+      if (from === undefined)
+        throw new GraphError(`asset "${spec.key}" reads "${path}", which no asset writes`);
+      if (from === spec.key || !upstream.has(from)) {
+        throw new GraphError(
+          `asset "${spec.key}" reads "${path}" (written by "${from}") without depending on it`,
+        );
+      }
+    }
+  }
+  return graph;
 }
 
 /** Kahn's algorithm; on a cycle, names the assets on it. */
@@ -177,6 +216,30 @@ export function planSteps(graph: AssetGraph, assets: readonly string[]): StepPla
 export function blockedBy(graph: AssetGraph, failed: string, selected: readonly string[]): string[] {
   const below = downstreamOf(graph, failed);
   return selected.filter((k) => k !== failed && below.has(k));
+}
+
+/**
+ * What a step holds while it writes: a lease named after the step, over the whole table when any
+ * of its assets rewrites something as a whole (an unpartitioned table, users' state), else over
+ * the days it writes. Two runs whose leases overlap never run that step side by side.
+ */
+export interface StepLease {
+  key: string;
+  wholeTable: boolean;
+}
+
+export function stepLease(graph: AssetGraph, stepKey: string): StepLease {
+  const assets = [...graph.specs.values()].filter((s) => s.step === stepKey);
+  if (assets.length === 0) throw new GraphError(`unknown step "${stepKey}"`);
+  const wholeTable = assets.some(
+    (s) => s.partitioning === 'unpartitioned' || s.writes.some((w) => w.scope === 'table'),
+  );
+  return { key: stepKey, wholeTable };
+}
+
+/** The steps of the graph, in the order of their first asset. */
+export function allSteps(graph: AssetGraph): string[] {
+  return [...new Set(graph.order.map((k) => graph.specs.get(k)!.step))];
 }
 
 export function toMermaid(graph: AssetGraph): string {

@@ -1,8 +1,12 @@
 import { z } from 'zod';
+import declaration from './assets.json';
 
 /**
- * The asset graph, declared as data. Everything else — order, the steps of a run, selection,
- * status — is derived from this list (see derive.ts), so an asset is added here and nowhere else.
+ * The asset graph is declared once, as data, in `assets.json`: this module (TypeScript) and
+ * `spark/sparkify_jobs/graph.py` (the Spark jobs) both read that file, so the two languages cannot
+ * disagree about which assets exist, how they are partitioned, which step builds them, what they
+ * write and which of their checks block publishing. Everything else — order, the steps of a run,
+ * leases, selection, status — is derived from it (see derive.ts).
  */
 
 export const ASSET_KEY_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
@@ -10,66 +14,86 @@ export const AssetKeySchema = z
   .string()
   .regex(ASSET_KEY_PATTERN, 'an asset key is lower-case letters, digits and _ (starting with a letter)');
 
+/** A lake path relative to the lake root, e.g. `users` or `_state/user_current`. */
+const LakePathSchema = z
+  .string()
+  .regex(/^_?[a-z][a-z0-9_]*(\/_?[a-z][a-z0-9_]*)*$/, 'a lake path like _state/x');
+
+export const CheckSpecSchema = z
+  .object({
+    /** As the job reports it: `<table>.<column> <property>`. */
+    name: z.string().min(1),
+    /** A failed blocking check keeps the step's output from being published; others only warn. */
+    blocking: z.boolean(),
+  })
+  .strict();
+export type CheckSpec = z.infer<typeof CheckSpecSchema>;
+
+export const WriteSpecSchema = z
+  .object({
+    path: LakePathSchema,
+    /**
+     * table: every run of the asset rewrites the path as a whole (so runs over different days
+     * still conflict); partition: a run rewrites only the partitions of its days.
+     */
+    scope: z.enum(['table', 'partition']),
+  })
+  .strict();
+export type WriteSpec = z.infer<typeof WriteSpecSchema>;
+
+export const InputSpecSchema = z
+  .object({
+    description: z.string().min(1),
+    layout: z.string().min(1),
+    partitioning: z.enum(['daily', 'unpartitioned']),
+  })
+  .strict();
+
 export const AssetSpecSchema = z
   .object({
     key: AssetKeySchema,
     description: z.string().min(1),
     deps: z.array(AssetKeySchema),
-    /** daily: one partition per UTC day; unpartitioned: rebuilt as a whole from its source. */
+    /** daily: one partition per UTC day; unpartitioned: rebuilt as a whole from its inputs. */
     partitioning: z.enum(['daily', 'unpartitioned']),
-    /** The raw source the producing job reads; used for change detection and status. */
-    source: z.enum(['song_data', 'log_data']),
     /**
      * The Spark step that produces the asset. Assets naming the same step are produced together
      * by one spark-submit (a multi-asset), e.g. songs and artists from one read of song_data.
      */
     step: AssetKeySchema,
+    /** Raw inputs the step reads; their fingerprints decide staleness. */
+    inputs: z.array(z.string().min(1)),
+    /** Lake paths written by other assets that the step reads. */
+    reads: z.array(LakePathSchema),
+    /** Every lake path the asset's step writes for it, besides reports. */
+    writes: z.array(WriteSpecSchema).min(1),
+    checks: z.array(CheckSpecSchema),
   })
   .strict();
-
 export type AssetSpec = z.infer<typeof AssetSpecSchema>;
 export type AssetKey = string;
 
-export const ASSETS: readonly AssetSpec[] = [
-  {
-    key: 'songs',
-    description: 'One row per song from song_data, partitioned by year and artist_id',
-    deps: [],
-    partitioning: 'unpartitioned',
-    source: 'song_data',
-    step: 'song_tables',
-  },
-  {
-    key: 'artists',
-    description: 'One row per artist from song_data',
-    deps: [],
-    partitioning: 'unpartitioned',
-    source: 'song_data',
-    step: 'song_tables',
-  },
-  {
-    key: 'users',
-    description: "One row per user, level from the user's latest play",
-    deps: [],
-    partitioning: 'daily',
-    source: 'log_data',
-    step: 'users',
-  },
-  {
-    key: 'time',
-    description: 'One row per distinct play timestamp, partitioned by year, month, day',
-    deps: [],
-    partitioning: 'daily',
-    source: 'log_data',
-    step: 'time',
-  },
-  {
-    key: 'songplays',
-    description: 'NextSong events matched to songs and artists, partitioned by year, month, day',
-    // users: the job checks that every play's user exists in users.
-    deps: ['songs', 'artists', 'users'],
-    partitioning: 'daily',
-    source: 'log_data',
-    step: 'songplays',
-  },
-];
+export const DeclarationSchema = z
+  .object({
+    version: z.literal(1),
+    partitions: z
+      .object({
+        daily: z
+          .object({
+            description: z.string(),
+            timezone: z.literal('UTC'),
+            first: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+            last: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+          })
+          .strict(),
+      })
+      .strict(),
+    inputs: z.record(z.string().regex(ASSET_KEY_PATTERN), InputSpecSchema),
+    assets: z.array(z.unknown()),
+  })
+  .strict();
+export type Declaration = z.infer<typeof DeclarationSchema>;
+
+/** The declaration as the repository has it; parsed (and the graph checked) in index.ts. */
+export const DECLARATION: Declaration = DeclarationSchema.parse(declaration);
+export const ASSETS: readonly unknown[] = DECLARATION.assets;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DECLARATION } from './graph';
 
 /**
  * UTC day partitions. Partition keys reach S3 keys and spark-submit arguments, so they are
@@ -8,15 +9,18 @@ import { z } from 'zod';
 const DAY_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const MONTH_RE = /^(\d{4})-(\d{2})$/;
 const DAY_MS = 86_400_000;
+const { first: FIRST_DAY, last: LAST_DAY } = DECLARATION.partitions.daily;
 
 function isRealDay(value: string): boolean {
   const m = DAY_RE.exec(value);
   if (!m) return false;
   const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  return Number(m[1]) >= 1970 && Number(m[1]) < 2200 && new Date(ms).toISOString().slice(0, 10) === value;
+  return value >= FIRST_DAY && value <= LAST_DAY && new Date(ms).toISOString().slice(0, 10) === value;
 }
 
-export const DaySchema = z.string().refine(isRealDay, { message: 'expected a UTC day as YYYY-MM-DD' });
+export const DaySchema = z
+  .string()
+  .refine(isRealDay, { message: `expected a UTC day as YYYY-MM-DD, from ${FIRST_DAY} to ${LAST_DAY}` });
 export const MonthSchema = z
   .string()
   .refine((v) => MONTH_RE.test(v) && isRealDay(`${v}-01`), { message: 'expected a month as YYYY-MM' });

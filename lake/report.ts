@@ -1,34 +1,106 @@
 import { z } from 'zod';
 
-/** The Spark job's report (docs/contracts.md §2), validated where it enters TypeScript. */
+/**
+ * The Spark job's report, stated once: this zod schema is the contract. `npm run contracts`
+ * writes it as JSON Schema to docs/job-report.schema.json, which the Python tests validate every
+ * report the jobs write against (and a jest test keeps the file equal to this schema).
+ */
 
-const Check = z.object({
-  name: z.string(),
-  passed: z.boolean(),
-  failing_count: z.number().int().nonnegative(),
-  sample: z.array(z.unknown()),
-});
+const Count = z.number().int().nonnegative();
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+const DataVersion = z.string().regex(/^[0-9a-f]{16}$/);
 
-const AssetReport = z.object({
-  rows: z.number().int().nonnegative(),
-  rows_per_day: z.record(z.string(), z.number().int().nonnegative()).nullable(),
-  quarantined: z.record(z.string(), z.number().int().nonnegative()).default({}),
-  duplicates_dropped: z.number().int().nonnegative().default(0),
-  input_files: z.number().int().nonnegative(),
-  duration_s: z.number().nonnegative(),
-  checks: z.array(Check),
-});
+export const CheckResultSchema = z
+  .object({
+    name: z.string().min(1),
+    passed: z.boolean(),
+    /** From the asset declaration: a failed blocking check keeps the output from being published. */
+    blocking: z.boolean(),
+    failing_count: Count,
+    sample: z.array(z.unknown()),
+    /** The job's own explanation when the count alone does not say what to do. */
+    message: z.string().optional(),
+  })
+  .strict();
+export type CheckResult = z.infer<typeof CheckResultSchema>;
 
-export const JobReportSchema = z.object({
-  report_version: z.literal(1),
-  status: z.enum(['succeeded', 'check_failed', 'failed']),
-  spark_version: z.string(),
-  started_at: z.string(),
-  finished_at: z.string(),
-  duration_s: z.number().nonnegative(),
-  assets: z.record(z.string(), AssetReport),
-  failed_checks: z.array(z.unknown()),
-});
+export const AssetReportSchema = z
+  .object({
+    /**
+     * Rows this run wrote: the sum of rows_per_day for a daily table; the table's size for an
+     * asset that rewrites a whole table (unpartitioned ones, users).
+     */
+    rows: Count,
+    /**
+     * Daily assets: rows of each day partition the run wrote (0 for a day without any); for users,
+     * the users who played that day (its `_state/user_latest` partition).
+     */
+    rows_per_day: z.record(Day, Count).nullable(),
+    /** The table's size after the run, where the job knows it without another pass; else null. */
+    table_rows: Count.nullable(),
+    /** Unpartitioned assets: a digest of the table's content (same rows, same version). */
+    data_version: DataVersion.nullable(),
+    /** Daily assets: a digest of each day partition's content. */
+    data_versions: z.record(Day, DataVersion).nullable(),
+    quarantined: z.record(z.string(), Count),
+    quarantine: z.object({ rows: Count, location: z.string().nullable() }).strict(),
+    duplicates_dropped: Count,
+    input_files: Count,
+    duration_s: z.number().nonnegative(),
+    checks: z.array(CheckResultSchema),
+    /** Asset-specific facts (users: state_mode, state_days_read, users_recomputed). */
+    details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  })
+  .strict();
+export type AssetReport = z.infer<typeof AssetReportSchema>;
+
+export const FailedCheckSchema = CheckResultSchema.extend({ asset: z.string().min(1) }).strict();
+export type FailedCheck = z.infer<typeof FailedCheckSchema>;
+
+export const JobErrorSchema = z
+  .object({
+    /** The root cause's type, e.g. java.nio.file.AccessDeniedException. */
+    type: z.string().min(1),
+    /** The root cause's message, one paragraph, no stack trace. */
+    message: z.string(),
+    /** false when running the step again cannot help (permission denied, a path missing, bad config). */
+    retryable: z.boolean(),
+  })
+  .strict();
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+export const JobReportSchema = z
+  .object({
+    report_version: z.literal(2),
+    status: z.enum(['succeeded', 'check_failed', 'failed']),
+    /** true once the output is where readers see it; never true with a failed blocking check. */
+    published: z.boolean(),
+    /** Where the output was staged; kept for inspection when it was not published. */
+    staging: z.string().nullable(),
+    spark_version: z.string().nullable(),
+    started_at: z.string(),
+    finished_at: z.string(),
+    duration_s: z.number().nonnegative(),
+    args: z
+      .object({
+        assets: z.array(z.string()),
+        raw: z.string(),
+        lake: z.string(),
+        start: Day.nullable(),
+        end: Day.nullable(),
+      })
+      .strict(),
+    quarantine: z
+      .object({ rows: Count, by_reason: z.record(z.string(), Count), location: z.string().nullable() })
+      .strict(),
+    assets: z.record(z.string(), AssetReportSchema),
+    /** Blocking checks that failed: why nothing was published. */
+    failed_checks: z.array(FailedCheckSchema),
+    /** Non-blocking checks that failed: published anyway, with a warning. */
+    warnings: z.array(FailedCheckSchema),
+    error: JobErrorSchema.nullable(),
+  })
+  .strict();
 export type JobReport = z.infer<typeof JobReportSchema>;
 
 export function parseJobReport(text: string, where: string): JobReport {
@@ -42,8 +114,35 @@ export function parseJobReport(text: string, where: string): JobReport {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(
-      `job report at ${where} does not match report_version 1: ${issue?.path.join('.')}: ${issue?.message}`,
+      `job report at ${where} does not match report_version 2: ${issue?.path.join('.')}: ${issue?.message}`,
     );
   }
   return parsed.data;
+}
+
+/** The JSON Schema the Python side is tested against. */
+export function jobReportJsonSchema(): Record<string, unknown> {
+  return {
+    $comment:
+      'Generated from lake/report.ts by `npm run contracts`; edit the zod schema there, not this file.',
+    ...z.toJSONSchema(JobReportSchema, { target: 'draft-2020-12' }),
+  };
+}
+
+/**
+ * The explanation a person needs first, from the report: each failed blocking check's own message
+ * (or its name) with how many rows failed, else the job's root-cause error.
+ */
+export function explainReport(report: JobReport): string | null {
+  if (report.failed_checks.length > 0) {
+    return report.failed_checks
+      .map((c) => {
+        const rows = `${c.failing_count.toLocaleString('en-US')} failing row${c.failing_count === 1 ? '' : 's'}`;
+        const sample = c.sample.length > 0 ? `, e.g. ${c.sample.slice(0, 3).map(String).join(', ')}` : '';
+        return c.message ? `${c.message} (${c.name}: ${rows}${sample})` : `${c.name}: ${rows}${sample}`;
+      })
+      .join('; ');
+  }
+  if (report.error) return `${report.error.message} (${report.error.type})`;
+  return null;
 }

@@ -1,21 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
-  ASSETS,
   buildGraph,
   graph,
   GraphError,
   planSteps,
   selectAssets,
+  stepLease,
   toMermaid,
   type AssetSpec,
 } from '../assets';
+
+const ASSETS = [...graph.specs.values()];
 
 const spec = (key: string, deps: string[], step = key): AssetSpec => ({
   key,
   description: key,
   deps,
   partitioning: 'daily',
-  source: 'log_data',
   step,
+  inputs: ['log_data'],
+  reads: [],
+  writes: [{ path: key, scope: 'partition' }],
+  checks: [],
 });
 
 describe('the declared graph', () => {
@@ -39,6 +46,23 @@ describe('the declared graph', () => {
       expect(mermaid).toContain(`${s.key}["`);
       for (const d of s.deps) expect(mermaid).toContain(`${d} --> ${s.key}`);
     }
+  });
+});
+
+describe('leases derived from the declaration', () => {
+  test('a step that rewrites a whole table leases all of it; one that writes days, its days', () => {
+    expect(stepLease(graph, 'song_tables')).toEqual({ key: 'song_tables', wholeTable: true });
+    // users is daily, but every run rewrites users and _state/user_current as a whole.
+    expect(stepLease(graph, 'users')).toEqual({ key: 'users', wholeTable: true });
+    expect(stepLease(graph, 'time')).toEqual({ key: 'time', wholeTable: false });
+    expect(stepLease(graph, 'songplays')).toEqual({ key: 'songplays', wholeTable: false });
+  });
+
+  test('the declaration file is what the graph was built from (both languages read it)', () => {
+    const file = JSON.parse(readFileSync(resolve(__dirname, '../assets/assets.json'), 'utf8')) as {
+      assets: { key: string }[];
+    };
+    expect(file.assets.map((a) => a.key).sort()).toEqual([...graph.order].sort());
   });
 });
 
@@ -96,6 +120,29 @@ describe('graph validation', () => {
   test('a malformed declaration is refused by the schema', () => {
     expect(() => buildGraph([{ ...spec('a', []), key: 'A/../b' }])).toThrow(
       /invalid asset declaration at 0.key/,
+    );
+  });
+
+  test('a path has one writer', () => {
+    const clash = [spec('a', []), { ...spec('b', []), writes: [{ path: 'a', scope: 'table' as const }] }];
+    expect(() => buildGraph(clash)).toThrow(/"a" is written by both "a" and "b"/);
+  });
+
+  test('a path an asset reads must be written by something it depends on', () => {
+    expect(() => buildGraph([spec('a', []), { ...spec('b', []), reads: ['a'] }])).toThrow(
+      /"b" reads "a" \(written by "a"\) without depending on it/,
+    );
+    expect(() => buildGraph([{ ...spec('b', []), reads: ['_state/nowhere'] }])).toThrow(
+      /which no asset writes/,
+    );
+    expect(() => buildGraph([spec('a', []), { ...spec('b', ['a']), reads: ['a'] }])).not.toThrow();
+  });
+
+  test('an unknown input or a check declared twice is refused', () => {
+    expect(() => buildGraph([{ ...spec('a', []), inputs: ['tweets'] }])).toThrow(/unknown input "tweets"/);
+    const check = { name: 'a.x unique', blocking: true };
+    expect(() => buildGraph([{ ...spec('a', []), checks: [check, check] }])).toThrow(
+      /check "a.x unique" twice/,
     );
   });
 

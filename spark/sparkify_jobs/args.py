@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sparkify_jobs import ASSETS, DAILY_ASSETS
+from sparkify_jobs import ASSETS, DAILY_ASSETS, graph
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -47,13 +47,9 @@ class Args:
             return []
         return [self.start + timedelta(n) for n in range((self.end - self.start).days)]
 
-    @property
-    def reads_logs(self) -> bool:
-        return any(a in DAILY_ASSETS for a in self.assets)
-
-    @property
-    def reads_songs(self) -> bool:
-        return any(a in ("songs", "artists", "songplays") for a in self.assets)
+    def reads(self, raw_input: str) -> bool:
+        """Whether an asset of this run reads the raw input (song_data, log_data)."""
+        return any(raw_input in graph.assets()[a].inputs for a in self.assets)
 
 
 def to_hadoop_uri(uri: str) -> str:
@@ -99,9 +95,15 @@ def _parse_date(name: str, value: str | None) -> date | None:
     if not _DATE_RE.match(value):
         raise ArgumentError(f"argument {name}: expected YYYY-MM-DD, got {value!r}")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as e:
         raise ArgumentError(f"argument {name}: {value!r} is not a calendar date ({e})") from None
+    first, last = graph.day_bounds()
+    # --end is exclusive, so it may be the day after the last partition.
+    limit = date.fromisoformat(last) + timedelta(days=1 if name == "--end" else 0)
+    if not date.fromisoformat(first) <= day <= limit:
+        raise ArgumentError(f"argument {name}: {value} is outside {first}..{last}")
+    return day
 
 
 def _check_uri(name: str, value: str) -> str:
@@ -128,7 +130,7 @@ def parse_args(argv: list[str]) -> Args:
             f"argument --assets: unknown asset(s) {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(ASSETS)})"
         )
-    # Canonical order: users before songplays so the songplays check sees this run's users.
+    # The declaration's order (dependencies first): songplays' check sees this run's users.
     assets = tuple(a for a in ASSETS if a in names)
     start = _parse_date("--start", ns.start)
     end = _parse_date("--end", ns.end)

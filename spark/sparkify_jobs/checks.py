@@ -1,74 +1,144 @@
-"""Data checks run on what a run writes; cheap aggregations, samples only on failure."""
+"""Data checks and content digests, computed on what a run is about to publish.
+
+Whether a failed check blocks publishing is not decided here: the asset declaration says so
+(graph.is_blocking), and a check it does not declare is an error.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sparkify_jobs import graph
+
 SAMPLE_SIZE = 5
+# Non-blocking quarantine checks warn above this share of the input's lines.
+QUARANTINE_WARN_SHARE = 0.01
 
 
 @dataclass
 class Check:
     name: str
     passed: bool
+    blocking: bool
     failing_count: int
     sample: list[Any] = field(default_factory=list)
     message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        if out["message"] is None:
-            del out["message"]
+        out: dict[str, Any] = {
+            "name": self.name,
+            "passed": self.passed,
+            "blocking": self.blocking,
+            "failing_count": self.failing_count,
+            "sample": self.sample,
+        }
+        if self.message is not None:
+            out["message"] = self.message
         return out
+
+
+def check(
+    asset: str, name: str, failing: int, sample: Sequence[Any] = (), message: str | None = None
+) -> Check:
+    return Check(name, failing == 0, graph.is_blocking(asset, name), failing, list(sample), message)
+
+
+def version(rows: int, digest: int) -> str:
+    """A partition's data version: same rows, same version, in any order and on any run."""
+    return hashlib.sha256(f"{rows}:{digest}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Profile:
+    """One pass over a table about to be published: rows and a content digest per group, and
+    how many keys are NULL or repeated."""
+
+    rows: dict[tuple, int]
+    versions: dict[tuple, str]
+    nulls: int
+    dups: int
+    dup_sample: list[Any]
+
+
+def profile(df: DataFrame, key: str, columns: Sequence[str], by: Sequence[str] = ()) -> Profile:
+    """`by` must be a function of the key (e.g. the day of a start_time), else a key repeated
+    across groups would escape the duplicate count."""
+    # An order-independent digest: the sum of each row's 64-bit hash, exact in a decimal.
+    row_hash = F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
+    per_key = df.groupBy(key, *by).agg(F.count(F.lit(1)).alias("_n"), F.sum(row_hash).alias("_h"))
+    is_null, is_dup = F.col(key).isNull(), F.col(key).isNotNull() & (F.col("_n") > 1)
+    groups = (
+        per_key.groupBy(*by)
+        .agg(
+            F.sum("_n").alias("rows"),
+            F.sum("_h").alias("digest"),
+            F.coalesce(F.sum(F.when(is_null, F.col("_n"))), F.lit(0)).alias("nulls"),
+            F.count(F.when(is_dup, F.lit(1))).alias("dups"),
+        )
+        .collect()
+    )
+    # A global aggregate of nothing is one row of NULLs: that is an empty table, not a group.
+    groups = [g for g in groups if g["rows"] is not None]
+    rows = {tuple(g[c] for c in by): int(g["rows"]) for g in groups}
+    versions = {
+        tuple(g[c] for c in by): version(int(g["rows"]), int(g["digest"] or 0)) for g in groups
+    }
+    dups = sum(int(g["dups"]) for g in groups)
+    sample = (
+        [r[0] for r in per_key.where(is_dup).select(key).orderBy(key).limit(SAMPLE_SIZE).collect()]
+        if dups
+        else []
+    )
+    return Profile(rows, versions, sum(int(g["nulls"]) for g in groups), dups, sample)
+
+
+def key_checks(asset: str, table: str, key: str, p: Profile) -> list[Check]:
+    return [
+        check(asset, f"{table}.{key} unique", p.dups, p.dup_sample),
+        check(asset, f"{table}.{key} not null", p.nulls),
+    ]
 
 
 def _sample(df: DataFrame, col: str) -> list[Any]:
     return [r[0] for r in df.select(col).orderBy(col).limit(SAMPLE_SIZE).collect()]
 
 
-def key_checks(
-    df: DataFrame, table: str, key: str, by: Sequence[str] = ()
-) -> tuple[dict[tuple, int], list[Check]]:
-    """`<table>.<key> unique` and `<table>.<key> not null` in one pass, which also yields the
-    row count per `by` group (no separate count()). `by` must be a function of the key (e.g.
-    the day of a start_time), else a key repeated across groups would escape the check."""
-    per_key = df.groupBy(key, *by).agg(F.count(F.lit(1)).alias("_n"))
-    is_null, is_dup = F.col(key).isNull(), F.col(key).isNotNull() & (F.col("_n") > 1)
-    groups = (
-        per_key.groupBy(*by)
-        .agg(
-            F.sum("_n").alias("rows"),
-            F.coalesce(F.sum(F.when(is_null, F.col("_n"))), F.lit(0)).alias("nulls"),
-            F.count(F.when(is_dup, F.lit(1))).alias("dups"),
-        )
-        .collect()
-    )
-    rows = {tuple(g[c] for c in by): int(g["rows"]) for g in groups}
-    nulls = sum(int(g["nulls"]) for g in groups)
-    dups = sum(int(g["dups"]) for g in groups)
-    unique = Check(
-        f"{table}.{key} unique",
-        dups == 0,
-        dups,
-        _sample(per_key.where(is_dup), key) if dups else [],
-    )
-    not_null = Check(f"{table}.{key} not null", nulls == 0, nulls)
-    return rows, [unique, not_null]
-
-
 def references(
-    df: DataFrame, col: str, ref: DataFrame | None, ref_col: str, name: str, missing_ref: str
+    asset: str,
+    name: str,
+    df: DataFrame,
+    col: str,
+    ref: DataFrame | None,
+    ref_col: str,
+    missing_ref: str,
+    orphans_found: str,
 ) -> Check:
-    """Every non-null `col` of df is a `ref_col` of ref; `ref` None means the referenced table
-    doesn't exist, which fails the check with `missing_ref` as the message."""
+    """Every non-null `col` of df is a `ref_col` of ref. `ref` None means the referenced table
+    does not exist: the check fails with `missing_ref` as its message; orphans get
+    `orphans_found` (both say what to do)."""
     keys = df.where(F.col(col).isNotNull()).select(col).distinct()
     if ref is None:
-        return Check(name, False, keys.count(), _sample(keys, col), missing_ref)
+        return check(asset, name, keys.count(), _sample(keys, col), missing_ref)
     orphans = keys.join(ref.select(F.col(ref_col).alias(col)), col, "left_anti")
     n = orphans.count()
-    return Check(name, n == 0, n, _sample(orphans, col) if n else [])
+    return check(asset, name, n, _sample(orphans, col) if n else [], orphans_found if n else None)
+
+
+def quarantine_share(
+    asset: str, name: str, quarantined: int, total: int, location: str | None
+) -> Check:
+    """Non-blocking: warns when more than 1% of the input's lines were quarantined."""
+    share = quarantined / total if total else 0.0
+    failing = quarantined if share > QUARANTINE_WARN_SHARE else 0
+    message = (
+        f"{quarantined:,} of {total:,} input lines ({share:.1%}) quarantined at {location}"
+        if failing
+        else None
+    )
+    return check(asset, name, failing, [], message)

@@ -1,4 +1,5 @@
-"""Entrypoint logic behind run.py: validate, run, report, exit code (docs/contracts.md)."""
+"""Entrypoint logic behind run.py: validate, build, check, publish, report, exit code
+(docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
         return int(e.code or 0)
 
     # pyspark is imported only now: argument errors above must not pay for (or need) a JVM.
-    from sparkify_jobs import report, session
+    from sparkify_jobs import errors, report, session
     from sparkify_jobs.fs import HadoopFS
     from sparkify_jobs.runner import Run, log
 
@@ -38,21 +39,32 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
     own_session = spark is None
     spark = session.create() if own_session else session.configure(spark)
     run = Run(spark, args)
-    status, code, error = "succeeded", EXIT_OK, None
+    status, code, error, published = "succeeded", EXIT_OK, None, False
     try:
         for asset in args.assets:
             run.run_asset(asset)
-        if any(not c.passed for c in run.checks()):
+        if run.blocked():
+            # Write, audit, publish: a failed blocking check publishes nothing.
             status, code = "check_failed", EXIT_CHECK_FAILED
+        else:
+            run.publish()
+            published = True
     except Exception as e:
         traceback.print_exc()
-        status, code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
+        status, code, error = "failed", EXIT_FAILED, errors.root_cause(e)
     finally:
-        run.close()
+        # A check failure keeps the staged output for inspection; its location is reported.
+        keep = status == "check_failed"
+        try:
+            run.close(keep_staging=keep)
+        except Exception:
+            traceback.print_exc()
     try:
         doc = report.build(
             args=args,
             status=status,
+            published=published,
+            staging=run.staging_location if keep else None,
             spark_version=spark.version,
             started=started,
             finished=datetime.now(timezone.utc),

@@ -1,8 +1,18 @@
-"""Writing the lake's tables: whole-table rebuilds and replacement of a run's day partitions."""
+"""The lake's paths, and write-audit-publish: a run stages everything it writes, its checks run,
+and only then is the staged output moved where readers look.
+
+Staged output lives in `<lake>/_staging/<run id>/`, mirroring the lake's layout. Publishing
+replaces one directory at a time, each with two renames: the old directory is moved aside,
+the staged one into its place, then the old one is deleted. On a local filesystem (and HDFS) a
+rename is atomic, so a reader sees a partition (or a whole table) either old or new, and at worst
+finds it missing for the instant between the two renames. On S3 a rename is a copy and a delete
+per object: a reader listing during the publish of a partition can see it partly replaced.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 
 from pyspark.sql import DataFrame
@@ -13,7 +23,7 @@ QUARANTINE = "_quarantine"
 QUARANTINE_SONGS = f"{QUARANTINE}/song_data"
 USER_LATEST = "_state/user_latest"
 USER_CURRENT = "_state/user_current"
-# Per-run scratch space: `_staging/<run id>/...`, deleted when the run ends.
+SONG_MATCH = "_state/song_match"
 STAGING = "_staging"
 
 
@@ -32,75 +42,98 @@ def iso_day_dir(day: date) -> str:
     return f"day={day:%Y-%m-%d}"
 
 
-def write_whole(
-    df: DataFrame,
-    uri: str,
-    partition_by: Sequence[str] = (),
-    sort_by: Sequence[str] = (),
+def write_parquet(
+    df: DataFrame, uri: str, partition_by: Sequence[str] = (), sort_by: Sequence[str] = ()
 ) -> None:
-    """Replaces the whole table. Partitioned: exactly one file per partition; else one file."""
-    # The unpartitioned tables (artists, users) are small: one file is what readers want.
+    """Writes `df` to an empty location: one file per partition, or one file in all."""
     df = df.repartition(*partition_by) if partition_by else df.coalesce(1)
-    writer = (
-        df.sortWithinPartitions(*partition_by, *sort_by)
-        .write.mode("overwrite")
-        # Static: partitions that no longer exist must disappear too.
-        .option("partitionOverwriteMode", "static")
-    )
+    writer = df.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(uri)
 
 
-def replace_whole(
-    fs: HadoopFS,
-    df: DataFrame,
-    uri: str,
-    staging_uri: str,
-    sort_by: Sequence[str] = (),
-) -> None:
-    """Replaces an unpartitioned table without ever overwriting it in place: writes `df` to
-    `staging_uri`, then swaps it in with two renames (the old table is moved aside, then
-    deleted). `df` may therefore be computed from the table being replaced. If the run dies
-    between the renames the table is missing, never half-written."""
-    write_whole(df, staging_uri, sort_by=sort_by)
-    old = f"{staging_uri}.replaced"
-    if fs.exists(uri) and not fs.rename(uri, old):
-        raise OSError(f"could not move {uri} aside to {old}")
-    if not fs.rename(staging_uri, uri):
-        if fs.exists(old) and not fs.exists(uri):
-            fs.rename(old, uri)
-        raise OSError(f"could not rename {staging_uri} to {uri}")
-    fs.delete(old)
+@dataclass
+class _StagedDays:
+    rel: str
+    days: list[date]
+    day_dir: Callable[[date], str]
 
 
-def write_days(
-    fs: HadoopFS,
-    df: DataFrame,
-    uri: str,
-    partition_by: Sequence[str],
-    sort_by: Sequence[str],
-    days: Iterable[date],
-    days_with_rows: Iterable[date],
-    day_dir: Callable[[date], str],
-) -> list[str]:
-    """Replaces exactly the partitions of `days`: dynamic overwrite for the days that have rows
-    (one file each), and an explicit delete for the days that now have none, which dynamic
-    overwrite would otherwise leave stale. Returns the deleted partition URIs."""
-    keep = set(days_with_rows)
-    if keep:
-        (
-            df.repartition(*partition_by)
-            .sortWithinPartitions(*partition_by, *sort_by)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy(*partition_by)
-            .parquet(uri)
-        )
-    deleted = []
-    for day in days:
-        if day not in keep:
-            part = f"{uri}/{day_dir(day)}"
-            if fs.delete(part):
-                deleted.append(part)
-    return deleted
+@dataclass
+class Staging:
+    """One run's staged output and how to publish it."""
+
+    fs: HadoopFS
+    lake: str  # the lake's Hadoop URI
+    run_id: str
+    _tables: list[str] = field(default_factory=list)
+    _days: list[_StagedDays] = field(default_factory=list)
+
+    @property
+    def root(self) -> str:
+        return f"{self.lake}/{STAGING}/{self.run_id}"
+
+    def uri(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def is_staged(self, rel: str) -> bool:
+        return rel in self._tables or any(d.rel == rel for d in self._days)
+
+    def table(
+        self,
+        df: DataFrame,
+        rel: str,
+        partition_by: Sequence[str] = (),
+        sort_by: Sequence[str] = (),
+    ) -> str:
+        """Stages a new version of a whole table; publishing replaces the table as a whole."""
+        uri = self.uri(rel)
+        write_parquet(df, uri, partition_by, sort_by)
+        self._tables.append(rel)
+        return uri
+
+    def empty_table(self, rel: str) -> None:
+        """Publishing removes the table (e.g. a quarantine that has nothing left in it)."""
+        self._tables.append(rel)
+
+    def days(
+        self,
+        df: DataFrame,
+        rel: str,
+        partition_by: Sequence[str],
+        sort_by: Sequence[str],
+        days: Iterable[date],
+        days_with_rows: Iterable[date],
+        day_dir: Callable[[date], str],
+    ) -> str:
+        """Stages the partitions of `days`; publishing replaces exactly those partitions, and
+        removes the ones of days that now have no rows."""
+        uri = self.uri(rel)
+        if set(days_with_rows):
+            write_parquet(df, uri, partition_by, sort_by)
+        self._days.append(_StagedDays(rel, list(days), day_dir))
+        return uri
+
+    def publish(self) -> None:
+        aside = f"{self.root}/_replaced"
+        for rel in self._tables:
+            self._swap(self.uri(rel), f"{self.lake}/{rel}", f"{aside}/{rel}")
+        for staged in self._days:
+            for day in staged.days:
+                part = f"{staged.rel}/{staged.day_dir(day)}"
+                self._swap(self.uri(part), f"{self.lake}/{part}", f"{aside}/{part}")
+
+    def _swap(self, new: str, target: str, aside: str) -> None:
+        fs = self.fs
+        has_new = fs.exists(new)
+        if fs.exists(target) and not fs.rename(target, aside):
+            raise OSError(f"could not move {target} aside to {aside}")
+        if has_new and not fs.rename(new, target):
+            if fs.exists(aside) and not fs.exists(target):
+                fs.rename(aside, target)
+            raise OSError(f"could not publish {new} to {target}")
+        fs.delete(aside)
+
+    def discard(self) -> None:
+        self.fs.delete(self.root)

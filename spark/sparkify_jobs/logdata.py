@@ -148,6 +148,10 @@ def plays(events: DataFrame) -> DataFrame:
 
 
 def quarantine_rows(events: DataFrame) -> DataFrame:
+    """Bad lines as quarantined: the raw bytes of the line (see schemas.QUARANTINE)."""
     return events.where(F.col("reason").isNotNull()).select(
-        "source_file", "line", "reason", F.col("file_day").alias("day")
+        "source_file",
+        F.col("line").cast("binary").alias("line"),
+        "reason",
+        F.col("file_day").alias("day"),
     )

@@ -1,4 +1,6 @@
-"""The job report (docs/contracts.md section 2), written through Hadoop FS."""
+"""The job report, written through Hadoop FS. Its schema is stated once, in TypeScript
+(lake/report.ts, generated to docs/job-report.schema.json); the tests validate every report the
+jobs write against that file."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 from sparkify_jobs.args import Args
 from sparkify_jobs.checks import Check
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def utc_iso(t: datetime) -> str:
@@ -21,6 +23,9 @@ def utc_iso(t: datetime) -> str:
 class AssetReport:
     rows: int = 0
     rows_per_day: dict[str, int] | None = None
+    table_rows: int | None = None
+    data_version: str | None = None
+    data_versions: dict[str, str] | None = None
     quarantined: dict[str, int] = field(default_factory=dict)
     duplicates_dropped: int = 0
     input_files: int = 0
@@ -28,13 +33,16 @@ class AssetReport:
     checks: list[Check] = field(default_factory=list)
     # Where this asset's bad input lines went (each asset owns its quarantine path).
     quarantine_location: str | None = None
-    # Asset-specific fields (users: state_mode, state_days_read, users_recomputed).
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Asset-specific facts (users: state_mode, state_days_read, users_recomputed).
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "rows_per_day": self.rows_per_day,
+            "table_rows": self.table_rows,
+            "data_version": self.data_version,
+            "data_versions": self.data_versions,
             "quarantined": dict(sorted(self.quarantined.items())),
             "quarantine": {
                 "rows": sum(self.quarantined.values()),
@@ -44,7 +52,7 @@ class AssetReport:
             "input_files": self.input_files,
             "duration_s": round(self.duration_s, 3),
             "checks": [c.to_json() for c in self.checks],
-            **self.extra,
+            "details": self.details,
         }
 
 
@@ -52,22 +60,28 @@ def build(
     *,
     args: Args,
     status: str,
+    published: bool,
+    staging: str | None,
     spark_version: str | None,
     started: datetime,
     finished: datetime,
     quarantine: dict[str, Any],
     assets: dict[str, AssetReport],
-    error: str | None = None,
+    error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    failed = [
-        {"asset": name, **c.to_json()}
-        for name, a in assets.items()
-        for c in a.checks
-        if not c.passed
-    ]
-    out: dict[str, Any] = {
+    def failed(blocking: bool) -> list[dict[str, Any]]:
+        return [
+            {"asset": name, **c.to_json()}
+            for name, a in assets.items()
+            for c in a.checks
+            if not c.passed and c.blocking == blocking
+        ]
+
+    return {
         "report_version": REPORT_VERSION,
         "status": status,
+        "published": published,
+        "staging": staging,
         "spark_version": spark_version,
         "started_at": utc_iso(started),
         "finished_at": utc_iso(finished),
@@ -81,12 +95,11 @@ def build(
         },
         "quarantine": quarantine,
         "assets": {name: a.to_json() for name, a in assets.items()},
-        "failed_checks": failed,
+        "failed_checks": failed(True),
+        "warnings": failed(False),
+        "error": error,
     }
-    if error is not None:
-        out["error"] = error
-    return out
 
 
 def dumps(report: dict[str, Any]) -> bytes:
-    return (json.dumps(report, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    return (json.dumps(report, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8")

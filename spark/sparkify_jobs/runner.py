@@ -1,4 +1,5 @@
-"""One run: read each input once, materialize the asked assets in order, check, report."""
+"""One run: read each input once, build the asked assets in order, stage their output, check it,
+and publish only what passed (lake.Staging). Nothing a check has not seen reaches readers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sparkify_jobs import (
@@ -27,16 +28,13 @@ from sparkify_jobs import (
     users,
 )
 from sparkify_jobs.args import Args
-from sparkify_jobs.checks import Check, key_checks, references
+from sparkify_jobs.checks import Check, check, key_checks, profile, quarantine_share, references
+from sparkify_jobs.errors import JobInputError
 from sparkify_jobs.fs import HadoopFS
 from sparkify_jobs.report import AssetReport
 
-_STATE_DAY = re.compile(r"/day=([0-9]{4}-[0-9]{2}-[0-9]{2})/")
-
-
-def _total(result: tuple[dict[tuple, int], list[Check]]) -> tuple[int, list[Check]]:
-    counts, checks = result
-    return sum(counts.values()), checks
+_STATE_DAY = re.compile(r"/day=([0-9]{4}-[0-9]{2}-[0-9]{2})(/|$)")
+_YMD = ("year", "month", "day")
 
 
 def log(msg: str) -> None:
@@ -56,6 +54,7 @@ class SongInput:
 class LogInput:
     events: DataFrame  # every distinct line, classified (cached)
     files: int
+    lines: int  # every line read, duplicates included
     quarantined: dict[str, int]
     duplicates: int
     play_days: set[date]  # days with at least one usable play
@@ -64,6 +63,10 @@ class LogInput:
     @property
     def plays(self) -> DataFrame:
         return logdata.plays(self.events)
+
+
+def _ymd_key(ymd: tuple) -> str:
+    return date(*ymd).isoformat()
 
 
 @dataclass
@@ -84,73 +87,78 @@ class Run:
         self.raw = self.args.raw_uri
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
+        self.staging = lake.Staging(self.fs, self.lake, self.run_id)
 
-    def table(self, name: str) -> str:
-        return f"{self.lake}/{name}"
+    def table(self, rel: str) -> str:
+        """Where readers find a lake path (the published version)."""
+        return f"{self.lake}/{rel}"
 
-    def location(self, name: str) -> str:
+    def current(self, rel: str) -> str:
+        """What a later asset of this run reads: this run's staged version if it has one."""
+        return self.staging.uri(rel) if self.staging.is_staged(rel) else self.table(rel)
+
+    def location(self, rel: str) -> str:
         """A lake path as the report shows it (under --lake as given)."""
-        return f"{self.args.lake.rstrip('/')}/{name}"
+        return f"{self.args.lake.rstrip('/')}/{rel}"
 
-    def staging(self, name: str) -> str:
-        """Scratch path of this run only; the whole `_staging/<run id>/` goes in close()."""
-        return f"{self.lake}/{lake.STAGING}/{self.run_id}/{name}"
+    @property
+    def staging_location(self) -> str:
+        return self.location(f"{lake.STAGING}/{self.run_id}")
 
     def _persist(self, df: DataFrame) -> DataFrame:
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(df)
         return df
 
-    def close(self) -> None:
+    def publish(self) -> None:
+        self.staging.publish()
+
+    def close(self, keep_staging: bool) -> None:
         for df in self._cached:
             df.unpersist()
         self._cached.clear()
-        self.fs.delete(f"{self.lake}/{lake.STAGING}/{self.run_id}")
+        if not keep_staging:
+            self.staging.discard()
 
     # --- inputs, each read at most once per run -------------------------------------------
 
     def song_input(self) -> SongInput:
         if self._songs is None:
+            if not self.fs.exists(self.raw):
+                raise JobInputError(
+                    f"raw input root {self.args.raw} does not exist: check --raw (storage.raw)"
+                )
             glob = f"{self.raw}/{songdata.SONG_GLOB}"
             lines, files = sources.read_glob_lines(self.spark, glob)
-            parsed = songdata.parse_songs(lines)
-            # songs/artists own song_data's quarantine and counts; a songplays run only needs
-            # the usable rows, once, so it skips both the stats pass and the cache.
-            owner = "songs" in self.args.assets or "artists" in self.args.assets
-            rejected: dict[str, int] = {}
-            good_rows = with_artist = 0
-            if owner:
-                parsed = self._persist(parsed)
-                stats = (
-                    parsed.groupBy("reason")
-                    .agg(
-                        F.count(F.lit(1)).alias("n"),
-                        F.count("artist_id").alias("with_artist"),
-                    )
-                    .collect()
+            parsed = self._persist(songdata.parse_songs(lines))
+            stats = (
+                parsed.groupBy("reason")
+                .agg(F.count(F.lit(1)).alias("n"), F.count("artist_id").alias("with_artist"))
+                .collect()
+            )
+            rejected = {r["reason"]: int(r["n"]) for r in stats if r["reason"] is not None}
+            good_rows = sum(int(r["n"]) for r in stats if r["reason"] is None)
+            with_artist = sum(int(r["with_artist"]) for r in stats if r["reason"] is None)
+            # Rebuilt as a whole like the song tables, so stale rows go.
+            if rejected:
+                bad = parsed.where(F.col("reason").isNotNull()).select(
+                    "source_file", F.col("line").cast("binary").alias("line"), "reason"
                 )
-                rejected = {r["reason"]: int(r["n"]) for r in stats if r["reason"] is not None}
-                good_rows = sum(int(r["n"]) for r in stats if r["reason"] is None)
-                with_artist = sum(int(r["with_artist"]) for r in stats if r["reason"] is None)
-                # Rebuilt as a whole like the song tables, so stale rows go.
-                quarantine_uri = self.table(lake.QUARANTINE_SONGS)
-                if rejected:
-                    lake.write_whole(
-                        parsed.where(F.col("reason").isNotNull()).select(
-                            "source_file", "line", "reason"
-                        ),
-                        quarantine_uri,
-                        sort_by=("source_file", "line"),
-                    )
-                else:
-                    self.fs.delete(quarantine_uri)
+                self.staging.table(bad, lake.QUARANTINE_SONGS, sort_by=("source_file", "line"))
+            else:
+                self.staging.empty_table(lake.QUARANTINE_SONGS)
             good = parsed.where(F.col("reason").isNull())
             self._songs = SongInput(good, files, rejected, good_rows, with_artist)
-            log(f"song_data: {files} files" + (f", rejected {rejected or 'none'}" if owner else ""))
+            log(f"song_data: {files} files, rejected {rejected or 'none'}")
         return self._songs
 
     def log_input(self) -> LogInput:
         if self._logs is None:
+            if not self.fs.exists(self.raw):
+                # Not "no events": publishing that would empty every day of the range.
+                raise JobInputError(
+                    f"raw input root {self.args.raw} does not exist: check --raw (storage.raw)"
+                )
             days = self.args.days
             paths = [logdata.day_path(self.raw, d) for d in days]
             existing = [p for p in paths if self.fs.exists(p)]
@@ -159,33 +167,35 @@ class Run:
             # One pass over the cached events answers every count the run needs.
             stats = (
                 events.groupBy("file_day", "reason", "is_play")
-                .agg(
-                    F.count(F.lit(1)).alias("n"),
-                    F.sum(F.col("copies") - 1).alias("dups"),
-                )
+                .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("copies") - 1).alias("dups"))
                 .collect()
             )
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
-            duplicates = 0
+            duplicates = distinct = 0
             for r in stats:
                 duplicates += int(r["dups"])
+                distinct += int(r["n"])
                 day = date.fromisoformat(r["file_day"])
                 if r["reason"] is not None:
                     by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + int(r["n"])
                     quarantine_days.add(day)
                 elif r["is_play"]:
                     play_days.add(day)
-            # The bad lines of the run's input, counted once; each log asset writes its own
-            # copy of them (_log_report), so parallel steps never share a quarantine path.
             self.quarantine = {
                 "rows": sum(by_reason.values()),
                 "by_reason": dict(sorted(by_reason.items())),
                 "location": self.location(lake.QUARANTINE),
             }
             self._logs = LogInput(
-                events, len(existing), by_reason, duplicates, play_days, quarantine_days
+                events,
+                len(existing),
+                distinct + duplicates,
+                by_reason,
+                duplicates,
+                play_days,
+                quarantine_days,
             )
             log(
                 f"log_data: {len(existing)}/{len(days)} day files, "
@@ -204,6 +214,12 @@ class Run:
         log(f"{name}: {rep.rows} rows in {rep.duration_s:.1f}s, failed checks: {failed or 'none'}")
         return rep
 
+    def checks(self) -> list[Check]:
+        return [c for r in self.reports.values() for c in r.checks]
+
+    def blocked(self) -> bool:
+        return any(not c.passed and c.blocking for c in self.checks())
+
     def _song_report(self, src: SongInput) -> AssetReport:
         return AssetReport(
             quarantined=dict(src.rejected),
@@ -214,29 +230,49 @@ class Run:
     def _asset_songs(self) -> AssetReport:
         src = self.song_input()
         rep = self._song_report(src)
-        df = self._persist(songs.build_songs(src.good))
-        rep.rows, rep.checks = _total(key_checks(df, "songs", "song_id"))
+        chosen = self._persist(songs.pick_songs(src.good))
+        match = chosen.select(*(f.name for f in schemas.SONG_MATCH.fields))
+        # The version covers what songplays reads too (artist_name), not only the songs table.
+        p = profile(match, "song_id", match.columns)
+        rep.rows = rep.table_rows = p.rows.get((), 0)
+        rep.data_version = p.versions.get((), None) or _EMPTY_VERSION
         rep.duplicates_dropped = src.good_rows - rep.rows
-        lake.write_whole(df, self.table("songs"), songs.PARTITION_BY, sort_by=("song_id",))
+        total_lines = src.good_rows + sum(src.rejected.values())
+        rep.checks = [
+            *key_checks("songs", "songs", "song_id", p),
+            quarantine_share(
+                "songs",
+                "song_data quarantined under 1%",
+                sum(src.rejected.values()),
+                total_lines,
+                rep.quarantine_location,
+            ),
+        ]
+        self.staging.table(
+            chosen.select(*songs.COLUMNS), "songs", songs.PARTITION_BY, sort_by=("song_id",)
+        )
+        self.staging.table(match, lake.SONG_MATCH, sort_by=("song_id",))
         return rep
 
     def _asset_artists(self) -> AssetReport:
         src = self.song_input()
         rep = self._song_report(src)
         df = self._persist(artists.build_artists(src.good))
-        rep.rows, rep.checks = _total(key_checks(df, "artists", "artist_id"))
+        p = profile(df, "artist_id", artists.COLUMNS)
+        rep.rows = rep.table_rows = p.rows.get((), 0)
+        rep.data_version = p.versions.get((), None) or _EMPTY_VERSION
         rep.duplicates_dropped = src.rows_with_artist - rep.rows
-        lake.write_whole(df, self.table("artists"), sort_by=("artist_id",))
+        rep.checks = key_checks("artists", "artists", "artist_id", p)
+        self.staging.table(df, "artists", sort_by=("artist_id",))
         return rep
 
     def _log_report(self, src: LogInput, asset: str) -> AssetReport:
-        """The asset's report on the run's log input, after writing the asset's own quarantine
+        """The asset's report on the run's log input, after staging the asset's own quarantine
         for the run's days from the cached parse (no second read of the files)."""
         rel = lake.quarantine_logs(asset)
-        lake.write_days(
-            self.fs,
+        self.staging.days(
             logdata.quarantine_rows(src.events),
-            self.table(rel),
+            rel,
             partition_by=("day",),
             sort_by=("source_file", "line"),
             days=self.args.days,
@@ -251,143 +287,178 @@ class Run:
         )
 
     def _daily_table(
-        self, df: DataFrame, table: str, key: str, sort_by: tuple[str, ...], rep: AssetReport
+        self,
+        df: DataFrame,
+        asset: str,
+        key: str,
+        columns: tuple[str, ...],
+        sort_by: tuple[str, ...],
+        rep: AssetReport,
     ) -> None:
-        """Checks, counts per day and writes a year/month/day table for the run's days."""
-        per_day, rep.checks = key_checks(df, table, key, by=("year", "month", "day"))
-        counts = {date(*ymd): n for ymd, n in per_day.items()}
-        lake.write_days(
-            self.fs,
+        """Profiles and stages a year/month/day table for the run's days."""
+        p = profile(df, key, columns, by=_YMD)
+        rep.checks = key_checks(asset, asset, key, p)
+        counts = {date(*ymd): n for ymd, n in p.rows.items()}
+        self.staging.days(
             df,
-            self.table(table),
-            partition_by=("year", "month", "day"),
+            asset,
+            partition_by=_YMD,
             sort_by=sort_by,
             days=self.args.days,
             days_with_rows=counts,
             day_dir=lake.ymd_dir,
         )
-        rep.rows = sum(counts.values())
-        rep.rows_per_day = {d.isoformat(): counts.get(d, 0) for d in self.args.days}
+        self._per_day(
+            rep,
+            {date(*k): n for k, n in p.rows.items()},
+            {date(*k): v for k, v in p.versions.items()},
+        )
+
+    def _per_day(self, rep: AssetReport, rows: dict[date, int], versions: dict[date, str]) -> None:
+        rep.rows_per_day = {d.isoformat(): rows.get(d, 0) for d in self.args.days}
+        rep.data_versions = {d.isoformat(): versions.get(d, _EMPTY_VERSION) for d in self.args.days}
+        rep.rows = sum(rep.rows_per_day.values())
 
     def _asset_time(self) -> AssetReport:
         src = self.log_input()
         rep = self._log_report(src, "time")
         df = self._persist(time_table.build_time(src.plays))
-        self._daily_table(df, "time", "start_time", ("start_time",), rep)
+        self._daily_table(df, "time", "start_time", time_table.COLUMNS, ("start_time",), rep)
         return rep
 
     def _asset_songplays(self) -> AssetReport:
         logs = self.log_input()
         rep = self._log_report(logs, "songplays")
-        chosen = songs.pick_songs(self.song_input().good)
-        df = self._persist(songplays.build_songplays(logs.plays, chosen))
-        self._daily_table(df, "songplays", "songplay_id", ("start_time", "songplay_id"), rep)
+        match_uri = self.current(lake.SONG_MATCH)
+        if not self.fs.exists(match_uri):
+            raise JobInputError(
+                f"song match state missing at {self.location(lake.SONG_MATCH)}: "
+                "materialize songs first (songplays matches plays against it)"
+            )
+        match = self.spark.read.schema(schemas.SONG_MATCH).parquet(match_uri)
+        df = self._persist(songplays.build_songplays(logs.plays, match))
+        self._daily_table(
+            df, "songplays", "songplay_id", songplays.COLUMNS, ("start_time", "songplay_id"), rep
+        )
         rep.checks.append(self._users_reference(df))
+        rep.checks.append(
+            quarantine_share(
+                "songplays",
+                "log_data quarantined under 1%",
+                sum(logs.quarantined.values()),
+                logs.lines,
+                rep.quarantine_location,
+            )
+        )
         return rep
 
     def _users_reference(self, df: DataFrame, attempts: int = 4) -> Check:
-        """`songplays.user_id in users`. A users step for the same days may be swapping users
-        in at the same moment (lake.replace_whole: two renames): a read that loses that race
-        sees its files vanish, or no table between the renames while the old one sits in a
-        `_staging/*/users.replaced`. Both are retried on a fresh read."""
-        users_uri = self.table("users")
-        swapping = f"{self.lake}/{lake.STAGING}/*/users.replaced"
+        """`songplays.user_id in users`, against this run's users when it staged them, else the
+        published table. A users step of another run may publish users at this moment (two
+        renames, see lake.py): a read that loses that race sees files vanish and reads again."""
+        users_uri = self.current("users")
+        last = self.args.days[-1] if self.args.days else self.args.start
+        days = f"{self.args.start}" if last == self.args.start else f"{self.args.start}..{last}"
         for attempt in range(1, attempts + 1):
-            last = attempt == attempts
             try:
                 exists = self.fs.exists(users_uri)
-                if not exists and not last and self.fs.glob(swapping, files=False):
-                    raise FileNotFoundError(f"{users_uri} is being replaced")
                 ref = self.spark.read.schema(schemas.USERS).parquet(users_uri) if exists else None
                 return references(
+                    "songplays",
+                    "songplays.user_id in users",
                     df,
                     "user_id",
                     ref,
                     "user_id",
-                    "songplays.user_id in users",
-                    f"users table missing at {users_uri}: materialize users for these days first",
+                    f"users table missing at {self.location('users')}: "
+                    f"materialize users for these days ({days}) first",
+                    f"some plays' users are not in users: materialize users for these days "
+                    f"({days}) first",
                 )
             except Exception as e:
                 text = f"{type(e).__name__}: {e}"
-                if last or ("FileNotFound" not in text and "does not exist" not in text):
+                if attempt == attempts or (
+                    "FileNotFound" not in text and "does not exist" not in text
+                ):
                     raise
                 log(f"users changed while being read (attempt {attempt}), reading again")
                 time.sleep(attempt)
         raise AssertionError("unreachable")
 
-    def _read_state(self, days: list[date] | None = None) -> DataFrame:
-        """`_state/user_latest`: the partitions of `days` (those that exist), or all of it."""
+    def _published_state(self, exclude: list[str]) -> tuple[DataFrame, set[str]]:
+        """`_state/user_latest` as published, without the partitions of `exclude` (days this
+        run replaces), and the days it holds."""
         uri = self.table(lake.USER_LATEST)
-        reader = self.spark.read.schema(schemas.USER_LATEST)
-        if days is None:
-            if self.fs.exists(uri):
-                return reader.parquet(uri)
-            paths = []
-        else:
-            paths = [f"{uri}/{lake.iso_day_dir(d)}" for d in days]
-            paths = [p for p in paths if self.fs.exists(p)]
-        if not paths:
-            return self.spark.createDataFrame([], schemas.USER_LATEST)
-        return reader.option("basePath", uri).parquet(*paths)
+        parts = {
+            m.group(1): p
+            for p in self.fs.glob(f"{uri}/day=*", files=False)
+            if (m := _STATE_DAY.search(p + "/"))
+        }
+        days = {d for d in parts if d not in exclude}
+        if not days:
+            return self.spark.createDataFrame([], schemas.USER_LATEST), set()
+        paths = [parts[d] for d in sorted(days)]
+        reader = self.spark.read.schema(schemas.USER_LATEST).option("basePath", uri)
+        return reader.parquet(*paths), days
 
     def _asset_users(self) -> AssetReport:
         logs = self.log_input()
         rep = self._log_report(logs, "users")
+        run_days = [d.isoformat() for d in self.args.days]
         # 1. The ground truth: each user's latest play per day, for the run's days.
-        lake.write_days(
-            self.fs,
-            users.latest_per_day(logs.plays),
-            self.table(lake.USER_LATEST),
+        day_rows = self._persist(users.latest_per_day(logs.plays))
+        per_day = profile(day_rows, "user_id", users.CURRENT_COLUMNS, by=("day",))
+        self.staging.days(
+            day_rows,
+            lake.USER_LATEST,
             partition_by=("day",),
             sort_by=("user_id",),
             days=self.args.days,
             days_with_rows=logs.play_days,
             day_dir=lake.iso_day_dir,
         )
-        # 2. The new user_current, from the old one and the run's days only when it exists.
+        # 2. The new user_current: from the old one and the run's days when it exists.
         current_uri = self.table(lake.USER_CURRENT)
-        state_reads: list[DataFrame] = []
+        state_days: set[str] = {d.isoformat() for d in logs.play_days}
         recomputed = 0
         if self.fs.exists(current_uri):
             mode = "incremental"
             old = self.spark.read.schema(schemas.USER_CURRENT).parquet(current_uri)
-            day_rows = self._read_state(sorted(logs.play_days))
-            state_reads.append(day_rows)
-            merged, moved = users.merge_current(
-                old, day_rows, [d.isoformat() for d in self.args.days]
-            )
+            merged, moved = users.merge_current(old, day_rows, run_days)
             moved = self._persist(moved)
             recomputed = moved.count()
             current = merged
             if recomputed:
                 # A re-run day lost these users' latest plays: only all days can tell.
-                everything = self._read_state()
-                state_reads.append(everything)
+                published, read = self._published_state(run_days)
+                everything = published.unionByName(day_rows)
+                state_days |= read
                 fixed = users.latest(everything.join(moved, "user_id", "left_semi"))
                 current = merged.unionByName(fixed)
         else:
-            mode = "rebuilt"  # an older lake (or a lost swap): once from all of the state
-            everything = self._read_state()
-            state_reads.append(everything)
+            mode = "rebuilt"  # an older lake (or a lost state): once from all of the state
+            published, read = self._published_state(run_days)
+            everything = published.unionByName(day_rows)
+            state_days |= read
             current = users.latest(everything)
-        # The new version is computed from the old one: write aside, then swap it in.
-        lake.replace_whole(
-            self.fs, current, current_uri, self.staging("user_current"), sort_by=("user_id",)
+        staged_current = self.staging.table(current, lake.USER_CURRENT, sort_by=("user_id",))
+        # 3. users: a projection of the new user_current, checked against the plays themselves.
+        current = self._persist(
+            self.spark.read.schema(schemas.USER_CURRENT).parquet(staged_current)
         )
-        # 3. users: a projection of user_current, swapped in the same way.
-        current = self.spark.read.schema(schemas.USER_CURRENT).parquet(current_uri)
-        df = self._persist(current.select(*users.COLUMNS))
-        rep.rows, rep.checks = _total(key_checks(df, "users", "user_id"))
-        lake.replace_whole(
-            self.fs, df, self.table("users"), self.staging("users"), sort_by=("user_id",)
+        df = current.select(*users.COLUMNS)
+        p = profile(df, "user_id", users.COLUMNS)
+        rep.checks = [*key_checks("users", "users", "user_id", p), self._level_check(current, logs)]
+        self.staging.table(df, "users", sort_by=("user_id",))
+        rep.table_rows = p.rows.get((), 0)
+        self._per_day(
+            rep,
+            {date.fromisoformat(k[0]): n for k, n in per_day.rows.items()},
+            {date.fromisoformat(k[0]): v for k, v in per_day.versions.items()},
         )
-        state_days = {
-            m.group(1)
-            for df_read in state_reads
-            for f in df_read.inputFiles()
-            if (m := _STATE_DAY.search(f))
-        }
-        rep.extra = {
+        # users is one table over all days: its rows are the table's, not the days'.
+        rep.rows = rep.table_rows
+        rep.details = {
             "state_mode": mode,
             "state_days_read": len(state_days),
             "users_recomputed": recomputed,
@@ -398,5 +469,40 @@ class Run:
         )
         return rep
 
-    def checks(self) -> list[Check]:
-        return [c for r in self.reports.values() for c in r.checks]
+    def _level_check(self, current: DataFrame, logs: LogInput) -> Check:
+        """`users.level matches latest play`: recomputed from this run's plays alone (not from
+        the state the merge used), each user's latest play of the run's days must be the user's
+        current row, or older than it; and where it is the current row, level must agree. A lost
+        update (another writer's state swapped in over this one) fails here."""
+        order = [F.col(c).desc() for c in users.ORDER]
+        w = Window.partitionBy("user_id").orderBy(*order)
+        latest = (
+            logs.plays.withColumn("_rn", F.row_number().over(w))
+            .where("_rn = 1")
+            .select("user_id", F.struct(*users.ORDER).alias("_k"), F.col("level").alias("_level"))
+        )
+        cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
+        bad = (
+            latest.join(cur, "user_id", "left")
+            .where(
+                F.col("_c").isNull()
+                | (F.col("_c") < F.col("_k"))
+                | ((F.col("_c") == F.col("_k")) & ~F.col("level").eqNullSafe(F.col("_level")))
+            )
+            .select("user_id")
+        )
+        rows = bad.orderBy("user_id").limit(5).collect()
+        n = bad.count() if rows else 0
+        return check(
+            "users",
+            "users.level matches latest play",
+            n,
+            [r[0] for r in rows],
+            "users' level is not that of their latest play in these days: the users state was "
+            "replaced by another writer; re-run users for these days"
+            if n
+            else None,
+        )
+
+
+_EMPTY_VERSION = "0" * 16

@@ -54,6 +54,7 @@ def _schema(*fields: tuple[str, T.DataType]) -> T.StructType:
 
 
 S, INT, L, D, TS = T.StringType(), T.IntegerType(), T.LongType(), T.DoubleType(), T.TimestampType()
+B = T.BinaryType()
 
 SONGS = _schema(("song_id", S), ("title", S), ("artist_id", S), ("year", INT), ("duration", D))
 ARTISTS = _schema(("artist_id", S), ("name", S), ("location", S), ("latitude", D), ("longitude", D))
@@ -96,4 +97,17 @@ USER_LATEST = _schema(
 )
 # `_state/user_current/`: one row per user, `day` = the day its chosen play came from.
 USER_CURRENT = USER_LATEST
-QUARANTINE = _schema(("source_file", S), ("line", S), ("reason", S), ("day", S))
+# Bad lines keep their raw bytes (BINARY): they may not be valid UTF-8, and a STRING column
+# holding such bytes cannot be read by pyarrow or DuckDB.
+QUARANTINE = _schema(("source_file", S), ("line", B), ("reason", S), ("day", S))
+QUARANTINE_SONGS = _schema(("source_file", S), ("line", B), ("reason", S))
+# `_state/song_match/`: what songplays matches plays against, one row per chosen song (written by
+# the songs step, so a daily songplays run never reads song_data).
+SONG_MATCH = _schema(
+    ("song_id", S),
+    ("title", S),
+    ("artist_id", S),
+    ("artist_name", S),
+    ("duration", D),
+    ("year", INT),
+)

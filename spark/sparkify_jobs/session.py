@@ -13,6 +13,9 @@ def configure(spark: SparkSession) -> SparkSession:
     """Settings that decide correctness, applied to any session (ours or a test's)."""
     # Partition keys, hour/day/week and the UTC-day checks all use the session time zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # INT96 (Spark's default) is deprecated and read back as a naive timestamp by pyarrow and
+    # DuckDB; TIMESTAMP_MICROS is marked as UTC-adjusted, which is what start_time is.
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     spark.conf.set("spark.sql.adaptive.enabled", "true")
     conf = spark.sparkContext.getConf()
     if not conf.contains("spark.sql.shuffle.partitions"):

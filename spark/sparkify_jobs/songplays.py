@@ -1,9 +1,9 @@
 """songplays(songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location,
 user_agent), partitioned by year, month, day (UTC): exactly the usable NextSong events.
 
-song_id/artist_id come from song_data as read in the same run (not from the lake's songs
-table, so the result doesn't depend on which assets were materialized first): a song matches
-a play when title == song, the song's own artist_name == artist and |length - duration| < 1 s.
+song_id/artist_id come from `_state/song_match`, the chosen row of each song as the songs step
+wrote it (with the song's own artist_name, which the songs table does not carry): a song matches
+a play when title == song, the song's artist_name == artist and |length - duration| < 1 s.
 A play keeps exactly one row: with several matches the smallest |length - duration| wins,
 then the smallest song_id; with none, song_id and artist_id are NULL.
 """

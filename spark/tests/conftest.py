@@ -17,6 +17,25 @@ time.tzset()
 SPARK_DIR = Path(__file__).resolve().parents[1]
 REPO = SPARK_DIR.parent
 RUN_PY = SPARK_DIR / "run.py"
+# The job report's schema as the orchestrator defines it (lake/report.ts, `npm run contracts`).
+REPORT_SCHEMA = REPO / "docs" / "job-report.schema.json"
+
+
+def check_report(report: dict) -> dict:
+    """Every report a test sees is checked against the orchestrator's schema, and each asset's
+    checks against the asset declaration: the two languages must agree."""
+    import jsonschema
+
+    from sparkify_jobs import graph
+
+    schema = json.loads(REPORT_SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema).validate(report)
+    for asset, rep in report["assets"].items():
+        declared = [(name, blocking) for name, blocking in graph.assets()[asset].checks]
+        reported = [(c["name"], c["blocking"]) for c in rep["checks"]]
+        if report["status"] != "failed":
+            assert reported == declared, f"{asset}: reported {reported}, declared {declared}"
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +90,7 @@ class Job:
         if end:
             argv += ["--end", end]
         code = main(argv, spark=self.spark)
-        doc = json.loads(report.read_text()) if report.exists() else None
+        doc = check_report(json.loads(report.read_text())) if report.exists() else None
         return code, doc
 
 

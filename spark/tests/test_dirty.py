@@ -122,7 +122,8 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
     assert bad_song.source_file.endswith("TRBAD.json") and bad_song.reason == "malformed_json"
 
     q = read_table(spark, lake / "_quarantine/users", schemas.QUARANTINE)
-    got = {r["line"]: (r["reason"], r["day"]) for r in rows(q)}
+    # Raw bytes, as read (the line may not be valid UTF-8).
+    got = {bytes(r["line"]).decode(): (r["reason"], r["day"]) for r in rows(q)}
     assert got == {line: (reason, "2018-11-10") for line, reason in BAD.items()}
     assert all(r.source_file.endswith("2018-11-10-events.json") for r in q.collect())
     for asset in ("time", "songplays"):  # the same lines, from the same parse
@@ -151,6 +152,7 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
 
 def test_empty_days_lose_stale_partitions(spark, job, raw, tmp_path):
     lake = tmp_path / "lake"
+    assert job("songs,artists", raw, lake)[0] == 0
     code, _ = job("users,time,songplays", raw, lake, "2018-11-10", "2018-11-12")
     assert code == 0
     stale = [
@@ -182,33 +184,41 @@ def quarantines(lake: Path) -> list[str]:
 def test_songplays_without_users_fails_the_check(spark, job, raw, tmp_path, monkeypatch):
     lake = tmp_path / "lake"
     code, report = job("songplays", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 1 and report["status"] == "failed"
+    assert report["error"]["type"] == "JobInputError" and not report["error"]["retryable"]
+    assert "materialize songs first" in report["error"]["message"]
+
+    assert job("songs,artists", raw, lake)[0] == 0
+    code, report = job("songplays", raw, lake, "2018-11-10", "2018-11-11")
     assert code == 3
-    # A step writes only its own asset's quarantine (parallel steps share no path).
-    assert quarantines(lake) == ["_quarantine/songplays/day=2018-11-10"]
     where = report["assets"]["songplays"]["quarantine"]["location"]
     assert where == f"{lake}/_quarantine/songplays"
-    assert report["status"] == "check_failed"
+    assert report["status"] == "check_failed" and report["published"] is False
     (failed,) = report["failed_checks"]
     assert failed["asset"] == "songplays" and failed["name"] == "songplays.user_id in users"
     assert failed["sample"] == [1, 2] and failed["failing_count"] == 2
     assert "users table missing" in failed["message"]
+    # Write, audit, publish: nothing of the failed step is visible, not even its quarantine;
+    # what it staged is kept where the report says.
+    assert quarantines(lake) == [] and not (lake / "songplays").exists()
+    staged = Path(report["staging"])
+    assert (staged / "_quarantine/songplays/day=2018-11-10").is_dir()
+    assert list((staged / "songplays/year=2018/month=11/day=10").glob("*.parquet"))
 
     code, _ = job("users", raw, lake, "2018-11-10", "2018-11-11")
     assert code == 0
-    assert quarantines(lake) == [
-        "_quarantine/songplays/day=2018-11-10",
-        "_quarantine/users/day=2018-11-10",
-    ]
+    # A step writes only its own asset's quarantine (parallel steps share no path).
+    assert quarantines(lake) == ["_quarantine/users/day=2018-11-10"]
     # A users step for the same days swaps users in while the check reads it: the files it
     # listed are gone when it scans them. The check reads users again instead of failing.
     refs = []
 
-    def racing_references(df, col, ref, *rest):
+    def racing_references(asset, name, df, col, ref, *rest):
         if not refs:
             for f in (lake / "users").glob("*.parquet"):
                 f.rename(f.with_name("swapped-" + f.name))
         refs.append(ref)
-        return real_references(df, col, ref, *rest)
+        return real_references(asset, name, df, col, ref, *rest)
 
     real_references = runner.references
     monkeypatch.setattr(runner, "references", racing_references)
@@ -225,7 +235,7 @@ def user_levels(spark, lake: Path) -> dict[int, str]:
 
 
 def state_of(report) -> tuple[str, int, int]:
-    u = report["assets"]["users"]
+    u = report["assets"]["users"]["details"]
     return u["state_mode"], u["state_days_read"], u["users_recomputed"]
 
 

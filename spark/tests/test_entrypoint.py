@@ -51,7 +51,7 @@ def test_valid_arguments():
     assert a.report_uri == "file:///tmp/r.json"
     assert to_hadoop_uri("s3a://b/") == "s3a://b"
     songs_only = parse_args(["--assets", "songs,artists", *BASE])
-    assert songs_only.days == [] and not songs_only.reads_logs
+    assert songs_only.days == [] and not songs_only.reads("log_data")
 
 
 @pytest.mark.parametrize(
@@ -90,6 +90,8 @@ def test_spark_submit_with_zipped_package(tmp_path):
     with zipfile.ZipFile(bundle / "sparkify_jobs.zip", "w") as z:
         for f in sorted((SPARK_DIR / "sparkify_jobs").glob("*.py")):
             z.write(f, f"sparkify_jobs/{f.name}")
+        # As the code bundle ships it: the asset declaration inside the package.
+        z.write(SPARK_DIR.parent / "assets/assets.json", "sparkify_jobs/assets.json")
     raw = tmp_path / "raw"
     for i, (sid, aid) in enumerate([("S1", "A1"), ("S2", "A1"), ("S3", "A2")]):
         song = {"song_id": sid, "artist_id": aid, "title": f"T{i}", "year": 2000 + i}

@@ -27,7 +27,7 @@ def generate(out: Path) -> dict:
     args = ["--out", str(out), "--days", str(DAYS), "--users", "40", "--songs", "60"]
     args += ["--seed", "2018", "--start", START, "--events-per-day", "1500"]
     proc = subprocess.run(
-        [npx, "tsx", "generator/main.ts", *args],
+        [npx, "tsx", "dev/generator/main.ts", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -118,7 +118,7 @@ def test_users_same_when_days_run_in_reverse(spark, sample, tmp_path):
     for start, end in chunks:
         code, report = job("users", raw, reverse_lake, start, end)
         assert code == 0, report
-        u = report["assets"]["users"]
+        u = report["assets"]["users"]["details"]
         modes.append((u["state_mode"], u["state_days_read"], u["users_recomputed"]))
     # Each chunk reads only its own 10 state days (the first builds user_current from them),
     # not the 20 and 30 days materialized by then.
@@ -160,7 +160,7 @@ def test_rerun_of_a_day_is_identical_and_touches_only_that_day(spark, sample, tm
         assert rows(read_table(spark, lake / table / day)) == day_rows  # incl. songplay_id
         assert sum(k.startswith(day + "/") for k in digests) == 1
     assert rows(read_table(spark, lake / "users", schemas.USERS)) == users_before
-    u = report["assets"]["users"]
+    u = report["assets"]["users"]["details"]
     assert (u["state_mode"], u["state_days_read"], u["users_recomputed"]) == ("incremental", 1, 0)
     state_after = file_digests(lake / "_state/user_latest")
     unchanged = {k for k in state_before if not k.startswith("day=2018-11-15/")}
