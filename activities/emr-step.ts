@@ -27,6 +27,7 @@ import {
 } from '@aws-sdk/client-emr';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
+import { explainReport, JobReportSchema, type JobReport } from '../lake/report';
 import {
   abortableSleep,
   errorMessage,
@@ -69,6 +70,8 @@ export interface EmrStepFailureDetails {
   logFile?: string;
   exitCode?: number;
   failedChecks?: string[];
+  /** Where a step whose checks failed left its output. */
+  stagingUri?: string;
 }
 
 export interface EmrStepDeps {
@@ -162,32 +165,6 @@ export function parseExitCode(text: string): number | undefined {
     /\bexit(?:ed)?\s*(?:with\s+)?(?:status|code|return\s+code|value)\s*[:=]?\s*(-?\d{1,3})\b/i.exec(text) ??
     /\b(?:return\s+code|exit_?code|exitCode)\s*[:=]?\s*(-?\d{1,3})\b/i.exec(text);
   return m ? Number.parseInt(m[1]!, 10) : undefined;
-}
-
-const CheckRef = z.union([z.string(), z.looseObject({ name: z.string() })]);
-const ReportForClassification = z.looseObject({
-  status: z.string(),
-  started_at: z.string().nullish(),
-  failed_checks: z.array(CheckRef).nullish(),
-  assets: z
-    .record(
-      z.string(),
-      z.looseObject({
-        checks: z.array(z.looseObject({ name: z.string(), passed: z.boolean() })).nullish(),
-      }),
-    )
-    .nullish(),
-});
-type ClassifiableReport = z.infer<typeof ReportForClassification>;
-
-function failedCheckNames(report: ClassifiableReport): string[] {
-  const names = (report.failed_checks ?? []).map((c) => (typeof c === 'string' ? c : c.name));
-  if (names.length > 0) return names;
-  const fromAssets: string[] = [];
-  for (const asset of Object.values(report.assets ?? {})) {
-    for (const check of asset.checks ?? []) if (!check.passed) fromAssets.push(check.name);
-  }
-  return fromAssets;
 }
 
 const HeartbeatSchema = z.looseObject({ stepId: z.string().min(1), state: z.string().optional() });
@@ -420,7 +397,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       return submit();
     };
 
-    const readFreshReport = async (step: Step): Promise<ClassifiableReport | null> => {
+    const readFreshReport = async (step: Step): Promise<JobReport | null> => {
       if (!input.reportUri || !deps.readReport) return null;
       let raw: unknown;
       try {
@@ -429,8 +406,12 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         ctx.log.warn(`could not read the job report ${input.reportUri}: ${errorMessage(err)}`);
         return null;
       }
-      const parsed = ReportForClassification.safeParse(raw);
-      if (!parsed.success) return null;
+      const parsed = JobReportSchema.safeParse(raw);
+      if (!parsed.success) {
+        if (raw !== null)
+          ctx.log.warn(`the job report ${input.reportUri} does not match the contract; ignored`);
+        return null;
+      }
       // The report path is reused across attempts; a report older than this step is from an
       // earlier run and says nothing about why this one failed.
       const stepStart = step.Status?.Timeline?.StartDateTime ?? step.Status?.Timeline?.CreationDateTime;
@@ -462,29 +443,44 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         logFile: fd.LogFile,
         ...(exitCode !== undefined ? { exitCode } : {}),
       };
-      const what =
-        `EMR step ${stepId} (${input.stepName}) ${state}` +
-        `${fd.Reason ? `: ${fd.Reason}` : ''}${fd.Message && fd.Message !== fd.Reason ? ` — ${fd.Message}` : ''}` +
-        `${fd.LogFile ? ` [log: ${fd.LogFile}]` : ''}`;
+      // Where to look, after the explanation; the log tail itself stays in the details.
+      const where = `EMR step ${stepId} ${state}${fd.LogFile ? `, log ${fd.LogFile}` : ''}`;
 
       if (state === 'FAILED') {
+        // The job's own report says why, whatever exit code reached EMR (in cluster deploy mode
+        // the driver's exit code does not reach the step's state at all).
         const report = await readFreshReport(step);
-        // The contract's exit codes (3: a check failed, 2: bad arguments, no report) only count
-        // when no fresh report contradicts them.
-        if (report?.status === 'check_failed' || (exitCode === 3 && !report)) {
-          const failedChecks = report ? failedCheckNames(report) : [];
-          const named = failedChecks.length > 0 ? failedChecks.join(', ') : 'unnamed (no readable report)';
+        if (report?.status === 'check_failed') {
+          const failedChecks = report.failed_checks.map((c) => c.name);
+          const kept = report.staging ? `; staged output kept at ${report.staging}` : '';
           return ApplicationFailure.create({
             type: 'DataCheckFailed',
-            message: `data checks failed: ${named}. ${what}`,
+            message: `${explainReport(report)} — ${where}${kept}`,
             nonRetryable: true,
-            details: [{ ...details, failedChecks }],
+            details: [{ ...details, failedChecks, stagingUri: report.staging ?? undefined }],
           });
         }
-        if (exitCode === 2 && !report) {
+        if (report?.status === 'failed' && report.error) {
+          return ApplicationFailure.create({
+            type: report.error.retryable ? 'EmrStepFailed' : 'JobFailedPermanently',
+            message: `${explainReport(report)} — ${where}`,
+            nonRetryable: !report.error.retryable,
+            details: [details],
+          });
+        }
+        // No usable report: the contract's exit codes (3: a check failed, 2: bad arguments).
+        if (!report && exitCode === 3) {
+          return ApplicationFailure.create({
+            type: 'DataCheckFailed',
+            message: `data checks failed (no readable report) — ${where}`,
+            nonRetryable: true,
+            details: [{ ...details, failedChecks: [] }],
+          });
+        }
+        if (!report && exitCode === 2) {
           return ApplicationFailure.create({
             type: 'InvalidJobArguments',
-            message: `the Spark job rejected its arguments. ${what}`,
+            message: `the Spark job rejected its arguments${fd.Reason ? `: ${fd.Reason}` : ''} — ${where}`,
             nonRetryable: true,
             details: [details],
           });
@@ -492,7 +488,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       }
       return ApplicationFailure.create({
         type: state === 'CANCELLED' ? 'EmrStepCancelled' : 'EmrStepFailed',
-        message: what,
+        message: `${fd.Reason ? `${fd.Reason} — ` : ''}${where}`,
         nonRetryable: false,
         details: [details],
       });

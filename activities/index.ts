@@ -2,27 +2,28 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
-import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph, monthRange } from '../assets';
+import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph } from '../assets';
 import type { Config } from '../config/config';
+import { inputsOfPartition } from '../lake/fingerprints';
+import { matchesFilter, upstreamVersions, versionFromManifest } from '../lake/freshness';
+import { partitionsOf, writeRun, UNPARTITIONED } from '../lake/manifests';
+import { contiguousRanges, planBackfill } from '../lake/plan';
+import { parseJobReport } from '../lake/report';
+import { readLakeStatus } from '../lake/status';
+import { openLake, s3ClientFor, type Lake } from '../lake/store';
+import { acquireLeaseSignal, leaseStateQuery, type lease } from '../workflows/lease';
 import type {
   AssetResult,
   CodeVersion,
-  PartitionState,
-  PartitionStatesInput,
+  PreparedStep,
   RecordFailureInput,
   RecordInput,
   RunStepInput,
   RunStepOutcome,
   SparkifyActivities,
-  UpToDateAnswer,
-  UpToDateCheck,
 } from '../workflows/types';
-import { buildSparkBundle, publishSparkCode } from './code-bundle';
+import { projectBundle, publishSparkCode } from './code-bundle';
 import { buildSparkSubmitArgs, createEmrStepActivities } from './emr-step';
-import { openLake, s3ClientFor, type Lake } from '../lake/store';
-import { partitionsOf, readManifest, writeRun, UNPARTITIONED } from '../lake/manifests';
-import { parseJobReport } from '../lake/report';
-import { readStatus, worstState } from '../lake/status';
 
 export interface ActivityDeps {
   emr: EMRClient;
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   codeRoot: Lake;
   sparkDir: string;
   now: () => Date;
+  /** The Temporal client lease requests go through; the worker's own by default. */
+  temporalClient?: () => import('@temporalio/client').Client;
 }
 
 /** The local EMR on loopback ignores request signatures; there is nothing to authenticate to. */
@@ -126,9 +129,15 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
   return heartbeating(createRawActivities(config, overrides));
 }
 
+/** The workflow id of the lease on `key` in this lake: one lease workflow per step and lake. */
+export function leaseWorkflowId(lakeUri: string, key: string): string {
+  return `sparkify-lease-${digest(lakeUri).slice(0, 8)}-${key}`;
+}
+
 function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): SparkifyActivities {
   const deps: ActivityDeps = { ...defaultActivityDeps(config), ...overrides };
   const { lake, raw, codeRoot } = deps;
+  const temporal = deps.temporalClient ?? (() => Context.current().client);
   /** Reports are written under the lake root; a URI elsewhere is not ours to read. */
   const readLakeText = async (uri: string): Promise<string | null> =>
     uri.startsWith(lake.uri) ? lake.readText(uri.slice(lake.uri.length).replace(/^\/+/, '')) : null;
@@ -145,18 +154,57 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
   const reportKey = (input: { stepKey: string; range: { start: string; end: string } }, runTag: string) =>
     `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(runTag)}.json`;
 
-  async function songDataFingerprint(): Promise<string> {
-    const objects = await raw.list('song_data/');
-    const hash = createHash('sha256');
-    for (const o of objects) hash.update(`${o.key}\t${o.size}\t${o.etag}\n`);
-    return hash.digest('hex').slice(0, 32);
-  }
-
   return {
     async publishSparkCode(): Promise<CodeVersion> {
-      const bundle = await buildSparkBundle(deps.sparkDir);
+      const bundle = await projectBundle(deps.sparkDir);
       const published = await publishSparkCode(codeRoot, bundle);
       return { hash: published.hash, runPy: published.runPy, pyFiles: published.pyFiles };
+    },
+
+    async prepareStep(input): Promise<PreparedStep> {
+      const specs = input.assets.map((a) => graph.specs.get(a)!);
+      const partitioning = specs[0]!.partitioning;
+      const days = partitioning === 'daily' ? daysIn(input.range) : [];
+      const { cells, inputs, manifests } = await readLakeStatus(lake, raw, {
+        assets: input.assets,
+        days,
+        codeVersion: input.codeVersion,
+      });
+      const states: PreparedStep['states'] = {};
+      for (const c of cells) states[c.state] = (states[c.state] ?? 0) + 1;
+      const chosen = cells.filter((c) => matchesFilter(c.state, input.only));
+      const partitions = [...new Set(chosen.map((c) => c.partition))];
+      const runRanges =
+        partitions.length === 0
+          ? []
+          : partitioning === 'daily'
+            ? contiguousRanges(partitions)
+            : [input.range];
+      const versionOf = (asset: string, partition: string) =>
+        versionFromManifest(manifests.get(asset)?.get(partition));
+      const upstream: PreparedStep['upstream'] = {};
+      for (const spec of specs) {
+        if (spec.deps.length === 0) continue;
+        upstream[spec.key] = Object.fromEntries(
+          partitionsOf(spec.partitioning, input.range).map((p) => [p, upstreamVersions(spec, p, versionOf)]),
+        );
+      }
+      const reasons = [
+        ...new Set(
+          chosen
+            .filter((c) => c.reason)
+            .map((c) => `${c.asset}${c.partition === UNPARTITIONED ? '' : `/${c.partition}`}: ${c.reason}`),
+        ),
+      ].slice(0, 5);
+      const partitionCount = partitioning === 'daily' ? days.length : 1;
+      return {
+        runRanges,
+        states,
+        untouched: partitionCount - partitions.length,
+        reasons,
+        inputs,
+        upstream,
+      };
     },
 
     async runStep(input: RunStepInput): Promise<RunStepOutcome> {
@@ -178,7 +226,14 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         reportUri,
         poll: { initialMs: config.emr.pollInitialMs, maxMs: config.emr.pollMaxMs },
       });
-      return { stepId: result.stepId, adopted: result.adopted, reportUri, logFile: result.logFile };
+      return {
+        stepId: result.stepId,
+        adopted: result.adopted,
+        reportUri,
+        logFile: result.logFile,
+        startedAt: result.startedAt,
+        endedAt: result.endedAt,
+      };
     },
 
     async recordMaterialization(input: RecordInput): Promise<AssetResult[]> {
@@ -186,13 +241,22 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       if (text === null)
         throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
       const report = parseJobReport(text, input.outcome.reportUri);
+      if (!report.published) {
+        throw ApplicationFailure.nonRetryable(
+          `the step completed but its report says nothing was published (${report.status}): ${input.outcome.reportUri}`,
+          'NotPublished',
+        );
+      }
       const at = deps.now().toISOString();
+      const warnings = report.warnings.map((w) => `${w.name}: ${w.message ?? `${w.failing_count} failing`}`);
       const results: AssetResult[] = [];
       for (const asset of input.assets) {
         const assetReport = report.assets[asset];
         if (!assetReport) throw new Error(`job report ${input.outcome.reportUri} has no entry for ${asset}`);
         const spec = graph.specs.get(asset)!;
+        const mine = warnings.filter((_, i) => report.warnings[i]!.asset === asset);
         for (const partition of partitionsOf(spec.partitioning, input.range)) {
+          const daily = partition !== UNPARTITIONED;
           await writeRun(lake, asset, partition, {
             status: 'materialized',
             at,
@@ -202,13 +266,17 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
             stepId: input.outcome.stepId,
             codeVersion: input.code.hash,
             range: input.range,
-            rows:
-              partition === UNPARTITIONED || assetReport.rows_per_day === null
-                ? assetReport.rows
-                : (assetReport.rows_per_day[partition] ?? 0),
+            rows: daily ? (assetReport.rows_per_day?.[partition] ?? 0) : assetReport.rows,
+            tableRows: assetReport.table_rows,
             quarantined: assetReport.quarantined,
             reportUri: input.outcome.reportUri,
-            sourceFingerprint: input.sourceFingerprint,
+            dataVersion:
+              (daily ? assetReport.data_versions?.[partition] : assetReport.data_version) ?? undefined,
+            inputs: inputsOfPartition(spec, partition, input.prepared.inputs),
+            upstream: input.prepared.upstream[asset]?.[partition] ?? {},
+            startedAt: input.outcome.startedAt,
+            endedAt: input.outcome.endedAt,
+            ...(mine.length > 0 ? { warnings: mine } : {}),
           });
         }
         results.push({
@@ -221,6 +289,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           quarantined: assetReport.quarantined,
           durationS: assetReport.duration_s,
           codeVersion: input.code.hash,
+          ...(mine.length > 0 ? { warnings: mine } : {}),
         });
       }
       return results;
@@ -241,33 +310,50 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
             range: input.range,
             reason: input.reason,
             logFile: input.logFile,
+            stagingUri: input.stagingUri,
           });
         }
       }
     },
 
-    async checkSongDataUnchanged(input: UpToDateCheck): Promise<UpToDateAnswer> {
-      const fingerprint = await songDataFingerprint();
-      const upToDate: string[] = [];
-      for (const asset of input.assets) {
-        const manifest = await readManifest(lake, asset, UNPARTITIONED);
-        if (manifest?.lastSuccess?.sourceFingerprint === fingerprint) upToDate.push(asset);
+    async requestLease(input) {
+      const client = temporal();
+      const workflowId = leaseWorkflowId(lake.uri, input.key);
+      const { key, ...request } = input;
+      await client.workflow.signalWithStart<typeof lease, [typeof request]>('lease', {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [{ key }],
+        signal: acquireLeaseSignal,
+        signalArgs: [request],
+      });
+      let heldBy: string[] = [];
+      try {
+        const state = await client.workflow.getHandle(workflowId).query(leaseStateQuery);
+        heldBy = state.held.filter((g) => g.requestId !== input.requestId).map((g) => g.label);
+      } catch {
+        // Only for telling people who holds it; the grant does not depend on it.
       }
-      return { fingerprint, upToDate };
+      return { leaseWorkflowId: workflowId, heldBy };
     },
 
-    async partitionStates(input: PartitionStatesInput): Promise<Record<string, PartitionState>> {
-      const daysOf = (p: string) => (p.length === 7 ? daysIn(monthRange(p)) : [p]);
-      const allDays = input.partitions.flatMap(daysOf);
-      const cells = (
-        await readStatus(lake, (spec) => (spec.partitioning === 'daily' ? allDays : [UNPARTITIONED]))
-      ).filter((c) => input.assets.includes(c.asset));
-      const states: Record<string, PartitionState> = {};
-      for (const p of input.partitions) {
-        const days = new Set(daysOf(p));
-        states[p] = worstState(cells.filter((c) => c.partition === UNPARTITIONED || days.has(c.partition)));
+    async closedWorkflows({ holders }) {
+      const client = temporal();
+      const closed: string[] = [];
+      for (const h of holders) {
+        try {
+          const d = await client.workflow.getHandle(h.workflowId, h.runId).describe();
+          if (d.status.name !== 'RUNNING') closed.push(`${h.workflowId}/${h.runId}`);
+        } catch (err) {
+          if ((err as Error).name === 'WorkflowNotFoundError') closed.push(`${h.workflowId}/${h.runId}`);
+          else throw err;
+        }
       }
-      return states;
+      return closed;
+    },
+
+    async planBackfill(input) {
+      return planBackfill(lake, raw, input);
     },
   };
 }

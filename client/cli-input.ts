@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PartitionFilter } from '../lake/freshness';
 import type { BackfillInput } from '../workflows/backfill';
 import {
   addDays,
@@ -60,14 +61,36 @@ export function parseSelection(selection: string): string {
   return selection;
 }
 
+/** The partition filter flags shared by materialize and backfill. */
+export interface FilterCliOptions {
+  onlyMissing?: boolean;
+  onlyFailed?: boolean;
+  onlyStale?: boolean;
+  force?: boolean;
+}
+
+/** --only-missing | --only-failed | --only-stale | --force; none: what is not up to date. */
+export function parseFilter(opts: FilterCliOptions): PartitionFilter {
+  const given = (
+    [
+      ['--only-missing', opts.onlyMissing, 'missing'],
+      ['--only-failed', opts.onlyFailed, 'failed'],
+      ['--only-stale', opts.onlyStale, 'stale'],
+      ['--force', opts.force, 'all'],
+    ] as const
+  ).filter(([, on]) => on === true);
+  if (given.length > 1) {
+    throw new UsageError(`${given.map(([flag]) => flag).join(' and ')} exclude each other: give at most one`);
+  }
+  return given[0]?.[2] ?? 'outdated';
+}
+
 /** The backfill command's options as commander hands them over. */
-export interface BackfillCliOptions {
+export interface BackfillCliOptions extends FilterCliOptions {
   select?: string;
   from?: string;
   to?: string;
   concurrency?: string;
-  onlyMissing?: boolean;
-  onlyFailed?: boolean;
   per: 'month' | 'day';
 }
 
@@ -78,8 +101,7 @@ export function parseBackfillOptions(opts: BackfillCliOptions, defaultConcurrenc
   if (!months.success) throw new UsageError(`${issueText(months.error)} (both --from and --to are needed)`);
   if (months.data.to < months.data.from)
     throw new UsageError(`--to ${months.data.to} is before --from ${months.data.from}`);
-  if (opts.onlyMissing && opts.onlyFailed)
-    throw new UsageError('--only-missing and --only-failed exclude each other');
+  const only = parseFilter(opts);
   const concurrency = z.coerce
     .number()
     .int()
@@ -94,6 +116,6 @@ export function parseBackfillOptions(opts: BackfillCliOptions, defaultConcurrenc
     to: months.data.to,
     per: opts.per,
     concurrency: concurrency.data,
-    only: opts.onlyMissing ? 'missing' : opts.onlyFailed ? 'failed' : 'all',
+    only,
   };
 }

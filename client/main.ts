@@ -2,17 +2,21 @@ import { Command, Option } from 'commander';
 import { graph, toMermaid } from '../assets';
 import { openLake, s3ClientFor } from '../lake/store';
 import { ConfigError, loadConfig, type Config } from '../config/config';
-import { parseRange, parseSelection, UsageError } from './cli-input';
+import { parseFilter, parseRange, parseSelection, UsageError, type FilterCliOptions } from './cli-input';
 import { renderRun } from './render';
 import { startMaterialize } from './runs';
-import { readStatus } from '../lake/status';
-import { monthPartitions, renderGrid, renderSummary } from './status';
+import { knownDays, readLakeStatus } from '../lake/status';
+import { planBackfill } from '../lake/plan';
+import { projectBundle } from '../activities/code-bundle';
+import { addDays, daysIn, monthRange } from '../assets';
+import { renderGrid, renderSummary } from './status';
+import { recentStepDurations } from './durations';
 import { connectClient } from './temporal';
 import { watchRun } from './watch';
 import { MonthSchema } from '../assets/partitions';
 import YAML from 'yaml';
 import { backfillProgressQuery } from '../workflows';
-import { renderBackfill, startBackfill, watchBackfill } from './backfill';
+import { renderBackfill, renderPlan, startBackfill, watchBackfill } from './backfill';
 import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
 
@@ -52,23 +56,30 @@ program
   .option('--month <YYYY-MM>', 'a whole month')
   .option('--from <YYYY-MM-DD>', 'first day (with --to)')
   .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
+  .option('--force', 'rebuild every partition asked for, even those up to date')
+  .option('--only-missing', 'build only partitions never materialized')
+  .option('--only-failed', 'build only partitions whose last run failed')
+  .option('--only-stale', 'build only partitions whose code, input or upstream data changed')
   .option('--json', 'print the result as JSON')
   .option('--no-wait', 'start (or join) the run and return its workflow id')
   .action(
-    async (opts: {
-      select: string;
-      day?: string;
-      month?: string;
-      from?: string;
-      to?: string;
-      json?: boolean;
-      wait: boolean;
-    }) => {
+    async (
+      opts: {
+        select: string;
+        day?: string;
+        month?: string;
+        from?: string;
+        to?: string;
+        json?: boolean;
+        wait: boolean;
+      } & FilterCliOptions,
+    ) => {
       const selection = parseSelection(opts.select);
       const range = parseRange({ day: opts.day, month: opts.month, from: opts.from, to: opts.to });
+      const only = parseFilter(opts);
       const cfg = config();
       const client = await connectClient(cfg);
-      const { handle, joined } = await startMaterialize(client, cfg, { selection, range });
+      const { handle, joined } = await startMaterialize(client, cfg, { selection, range, only });
       if (!opts.json)
         console.error(`${joined ? 'joined the running' : 'started'} workflow ${handle.workflowId}`);
       if (!opts.wait) {
@@ -84,24 +95,47 @@ program
 program
   .command('status')
   .description(
-    'what is materialized, per asset (and per day with --month), read from the manifests in the lake',
+    'per asset, partitions materialized, failed, stale (and why) or missing, from the manifests in the lake; --month for a day grid',
   )
-  .option('--month <YYYY-MM>', 'show an asset × day grid for this month')
+  .option('--month <YYYY-MM>', 'an asset × day grid for this month')
+  .option('--from <YYYY-MM-DD>', 'first day (with --to; default: every day with a manifest)')
+  .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
   .option('--lake <uri>', 'lake root (default: the configured storage.lake)')
-  .option('--json', 'print the cells as JSON')
-  .action(async (opts: { month?: string; lake?: string; json?: boolean }) => {
-    if (opts.month !== undefined && !MonthSchema.safeParse(opts.month).success) {
-      throw new UsageError(`--month ${opts.month}: expected YYYY-MM`);
-    }
-    const cfg = config();
-    const lakeUri = opts.lake ?? cfg.storage.lake;
-    const lake = openLake(lakeUri, {
-      s3: s3ClientFor({ region: cfg.emr.region, endpoint: cfg.s3.endpoint }),
-    });
-    const cells = await readStatus(lake, opts.month ? monthPartitions(opts.month) : undefined);
-    if (opts.json) console.log(JSON.stringify(cells, null, 2));
-    else console.log(opts.month ? renderGrid(cells, opts.month) : renderSummary(cells));
-  });
+  .option('--raw <uri>', 'raw input root, for input changes (default: the configured storage.raw)')
+  .option('--json', 'print every partition as JSON')
+  .action(
+    async (opts: {
+      month?: string;
+      from?: string;
+      to?: string;
+      lake?: string;
+      raw?: string;
+      json?: boolean;
+    }) => {
+      if (opts.month !== undefined && !MonthSchema.safeParse(opts.month).success) {
+        throw new UsageError(`--month ${opts.month}: expected YYYY-MM`);
+      }
+      const range =
+        opts.month !== undefined
+          ? monthRange(opts.month)
+          : opts.from !== undefined || opts.to !== undefined
+            ? parseRange({ from: opts.from, to: opts.to })
+            : null;
+      const cfg = config();
+      const s3 = s3ClientFor({ region: cfg.emr.region, endpoint: cfg.s3.endpoint });
+      const lake = openLake(opts.lake ?? cfg.storage.lake, { s3 });
+      const raw = openLake(opts.raw ?? cfg.storage.raw, { s3 });
+      const days = range ? daysIn(range) : await knownDays(lake);
+      const codeVersion = (await projectBundle()).hash;
+      const { cells } = await readLakeStatus(lake, raw, { days, codeVersion });
+      if (opts.json) console.log(JSON.stringify(cells, null, 2));
+      else if (opts.month) console.log(renderGrid(cells, opts.month));
+      else
+        console.log(
+          renderSummary(cells, days.length > 0 ? { start: days[0]!, end: addDays(days.at(-1)!, 1) } : null),
+        );
+    },
+  );
 
 program
   .command('assets')
@@ -202,8 +236,11 @@ const backfillCommand = program
   .option('--from <YYYY-MM>', 'first month')
   .option('--to <YYYY-MM>', 'last month, included')
   .option('--concurrency <n>', 'partitions at once (default: the configured concurrency.months)')
-  .option('--only-missing', 'skip partitions already materialized')
-  .option('--only-failed', 'run only partitions whose last run failed')
+  .option('--force', 'rebuild every partition, even those up to date')
+  .option('--only-missing', 'build only partitions never materialized')
+  .option('--only-failed', 'build only partitions whose last run failed')
+  .option('--only-stale', 'build only partitions whose code, input or upstream data changed')
+  .option('--plan', 'print what it would build, and the EMR API calls, without starting anything')
   .addOption(
     new Option('--per <unit>', 'one materialization per month or per day')
       .choices(['month', 'day'])
@@ -211,9 +248,32 @@ const backfillCommand = program
   )
   .option('--json', 'print the final progress as JSON')
   .option('--no-wait', 'start (or join) the backfill and return its id')
-  .action(async (opts: BackfillCliOptions & { json?: boolean; wait: boolean }) => {
+  .action(async (opts: BackfillCliOptions & { json?: boolean; wait: boolean; plan?: boolean }) => {
     const cfg = config();
     const input = parseBackfillOptions(opts, cfg.concurrency.months);
+    if (opts.plan) {
+      // The same planning the backfill workflow does first, from the same lake: nothing starts.
+      const s3 = s3ClientFor({ region: cfg.emr.region, endpoint: cfg.s3.endpoint });
+      const lake = openLake(cfg.storage.lake, { s3 });
+      const plan = await planBackfill(lake, openLake(cfg.storage.raw, { s3 }), {
+        selection: input.selection,
+        from: input.from,
+        to: input.to,
+        per: input.per ?? 'month',
+        only: input.only ?? 'outdated',
+        codeVersion: (await projectBundle()).hash,
+      });
+      const durations = await recentStepDurations(lake);
+      console.log(
+        opts.json
+          ? JSON.stringify(plan, null, 2)
+          : renderPlan(plan, {
+              poll: { initialMs: cfg.emr.pollInitialMs, maxMs: cfg.emr.pollMaxMs },
+              durations,
+            }),
+      );
+      return;
+    }
     const client = await connectClient(cfg);
     const handle = await startBackfill(client, cfg, input);
     if (!opts.json)

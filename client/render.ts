@@ -1,11 +1,14 @@
 import Table from 'cli-table3';
+import { addDays, describeRange } from '../assets/partitions';
 import type { AssetResult, MaterializeResult } from '../workflows/types';
 
 const SYMBOL: Record<AssetResult['status'], string> = {
   pending: '·',
+  waiting: '⧗',
   running: '…',
   materialized: '✔',
   up_to_date: '=',
+  filtered: '-',
   failed: '✘',
   skipped: '↷',
 };
@@ -31,9 +34,19 @@ export function renderRun(result: MaterializeResult): string {
       quarantined ? formatRows(quarantined) : '',
       a.stepId ?? '',
       a.durationS === undefined ? '' : a.durationS.toFixed(1),
-      [a.reason, a.logFile ? `log: ${a.logFile}` : undefined].filter(Boolean).join('\n'),
+      [
+        a.ranges && a.ranges.length > 0 ? `built ${a.ranges.map(describeRange).join(', ')}` : undefined,
+        a.upToDate ? `${a.upToDate} partition${a.upToDate === 1 ? '' : 's'} already up to date` : undefined,
+        a.reason,
+        ...(a.warnings ?? []).map((w) => `warning: ${w}`),
+        a.stagingUri ? `staged output kept at ${a.stagingUri}` : undefined,
+        a.logFile ? `log: ${a.logFile}` : undefined,
+      ]
+        .filter(Boolean)
+        .join('\n'),
     ]);
   }
   const code = result.codeVersion ? `, code ${result.codeVersion}` : '';
-  return `${result.workflowId} (${result.range.start} → ${result.range.end}${code})\n${table.toString()}`;
+  const days = `${result.range.start} → ${addDays(result.range.end, -1)}`;
+  return `${result.workflowId} (${days}, both included${code})\n${table.toString()}`;
 }

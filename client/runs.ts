@@ -2,14 +2,24 @@ import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@tem
 import { describeRange, graph, selectAssets, type DayRange } from '../assets';
 import type { Config } from '../config/config';
 import { materialize } from '../workflows';
+import type { PartitionFilter } from '../lake/freshness';
 import type { MaterializeInput, RunKind } from '../workflows/types';
 
 /**
  * Readable and deterministic: the same selection and range give the same id, so starting an
  * identical materialization while one runs joins it instead of running it twice.
  */
-export function materializeWorkflowId(selection: string, range: DayRange): string {
-  return `materialize-${selectionTag(selection)}-${describeRange(range)}`;
+export function materializeWorkflowId(
+  selection: string,
+  range: DayRange,
+  only: PartitionFilter = 'outdated',
+): string {
+  return `materialize-${selectionTag(selection)}-${describeRange(range)}${filterTag(only)}`;
+}
+
+/** Part of a run's id, so a forced run never joins an ordinary one (or the other way round). */
+export function filterTag(only: PartitionFilter): string {
+  return only === 'outdated' ? '' : only === 'all' ? '-force' : `-only-${only}`;
 }
 
 /** The selected assets as a readable id part: `all`, or `songs+songplays`. */
@@ -26,13 +36,15 @@ export interface StartedRun {
 export async function startMaterialize(
   client: Client,
   config: Config,
-  opts: { selection: string; range: DayRange; runKind?: RunKind },
+  opts: { selection: string; range: DayRange; runKind?: RunKind; only?: PartitionFilter },
 ): Promise<StartedRun> {
-  const workflowId = materializeWorkflowId(opts.selection, opts.range);
+  const only = opts.only ?? 'outdated';
+  const workflowId = materializeWorkflowId(opts.selection, opts.range, only);
   const input: MaterializeInput = {
     selection: opts.selection,
     range: opts.range,
     runKind: opts.runKind ?? 'manual',
+    only,
     maxParallelSteps: config.concurrency.steps,
     stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
   };

@@ -1,71 +1,123 @@
 import Table from 'cli-table3';
-import { daysIn, graph, monthRange, type AssetSpec } from '../assets';
+import { addDays, daysIn, graph, monthRange, type DayRange } from '../assets';
 import { UNPARTITIONED } from '../lake/manifests';
 import type { CellState, StatusCell } from '../lake/status';
 
-export function monthPartitions(month: string): (spec: AssetSpec) => string[] {
-  const days = daysIn(monthRange(month));
-  return (spec) => (spec.partitioning === 'daily' ? days : [UNPARTITIONED]);
+const MARK: Record<CellState, string> = { materialized: '✔', failed: '✘', missing: '·', stale: '~' };
+export const LEGEND = '✔ materialized  ✘ failed  · missing  ~ stale (code, input or upstream data changed)';
+
+function lastRunOf(cells: StatusCell[]) {
+  return cells
+    .map((c) => c.lastRun)
+    .filter((r) => r !== undefined)
+    .sort((a, b) => (a.at < b.at ? 1 : -1))[0];
 }
 
-const MARK: Record<CellState, string> = { materialized: '✔', failed: '✘', missing: '·', stale: '~' };
-
-/** An asset × day grid for a month; unpartitioned assets show one cell for their whole table. */
+/**
+ * An asset × day grid for a month, one character per day so it fits an 80-column terminal;
+ * unpartitioned assets show one mark for their whole table.
+ */
 export function renderGrid(cells: StatusCell[], month: string): string {
   const days = daysIn(monthRange(month));
-  const table = new Table({
-    head: ['asset', ...days.map((d) => d.slice(8)), 'last run'],
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
-  });
+  const width = Math.max(...graph.order.map((a) => a.length));
+  const ruler = days.map((d) => (Number(d.slice(8)) % 5 === 0 ? String((Number(d.slice(8)) / 5) % 10) : ' '));
+  const lines = [`${month.padEnd(width)}  ${ruler.join('')}   (days; marks every 5th)`];
   for (const asset of graph.order) {
     const mine = cells.filter((c) => c.asset === asset);
-    const last = mine
-      .map((c) => c.lastRun)
-      .filter((r) => r !== undefined)
-      .sort((a, b) => (a.at < b.at ? 1 : -1))[0];
-    const lastText = last
-      ? `${last.status} ${last.at.slice(0, 19)}Z ${last.stepId ?? ''} code ${last.codeVersion}`
-      : '';
     if (graph.specs.get(asset)!.partitioning === 'daily') {
-      table.push([
-        asset,
-        ...days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']),
-        lastText,
-      ]);
+      const marks = days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']);
+      const counts = countStates(mine);
+      lines.push(`${asset.padEnd(width)}  ${marks.join('')}   ${counts}`);
     } else {
-      const whole = mine[0]!;
-      table.push([
-        asset,
-        { colSpan: days.length, content: `${MARK[whole.state]} ${whole.state} (whole table)` },
-        lastText,
-      ]);
+      const whole = mine.find((c) => c.partition === UNPARTITIONED);
+      const state = whole?.state ?? 'missing';
+      lines.push(`${asset.padEnd(width)}  ${MARK[state]} whole table: ${state}`);
     }
   }
-  return `${table.toString()}\n✔ materialized  ✘ failed  · missing  ~ stale (an upstream changed later)`;
+  return [...lines, '', LEGEND, ...renderReasons(cells)].join('\n');
 }
 
-/** Per asset: how many partitions are in each state, and the latest run. */
-export function renderSummary(cells: StatusCell[]): string {
+function countStates(cells: StatusCell[]): string {
+  const n = (s: CellState) => cells.filter((c) => c.state === s).length;
+  return (['materialized', 'failed', 'stale', 'missing'] as const)
+    .filter((s) => n(s) > 0)
+    .map((s) => `${n(s)} ${s}`)
+    .join(', ');
+}
+
+/** Why each partition that is not materialized is so; consecutive days with one reason are one line. */
+export function renderReasons(cells: StatusCell[], limit = 20): string[] {
+  const out: string[] = [];
+  for (const asset of graph.order) {
+    const bad = cells
+      .filter((c) => c.asset === asset && c.state !== 'materialized')
+      .sort((a, b) => (a.partition < b.partition ? -1 : 1));
+    let run: { first: StatusCell; last: string } | undefined;
+    const flush = () => {
+      if (!run) return;
+      const where =
+        run.first.partition === UNPARTITIONED
+          ? 'whole table'
+          : run.first.partition === run.last
+            ? run.first.partition
+            : `${run.first.partition}..${run.last}`;
+      out.push(`  ${asset} ${where} ${run.first.state}: ${run.first.reason ?? ''}`);
+    };
+    for (const c of bad) {
+      const continues =
+        run &&
+        c.state === run.first.state &&
+        c.reason === run.first.reason &&
+        c.partition !== UNPARTITIONED &&
+        addDays(run.last, 1) === c.partition;
+      if (continues) run!.last = c.partition;
+      else {
+        flush();
+        run = { first: c, last: c.partition };
+      }
+    }
+    flush();
+  }
+  if (out.length === 0) return [];
+  const shown = out.slice(0, limit);
+  if (out.length > limit) shown.push(`  … and ${out.length - limit} more (--json has every partition)`);
+  return ['', 'Not up to date, and why:', ...shown];
+}
+
+/** Per asset: how many partitions are in each state, the latest run, and the table's rows. */
+export function renderSummary(cells: StatusCell[], range: DayRange | null): string {
   const table = new Table({
-    head: ['asset', 'materialized', 'failed', 'stale', 'last run', 'rows', 'code'],
+    head: ['asset', 'materialized', 'failed', 'stale', 'missing', 'last run', 'rows (table)', 'code'],
     style: { head: [], border: [] },
   });
   for (const asset of graph.order) {
     const mine = cells.filter((c) => c.asset === asset);
     const count = (s: CellState) => mine.filter((c) => c.state === s).length;
-    const last = mine
-      .map((c) => c.lastRun)
-      .filter((r) => r !== undefined)
-      .sort((a, b) => (a.at < b.at ? 1 : -1))[0];
+    const last = lastRunOf(mine);
     table.push([
       asset,
       count('materialized'),
       count('failed'),
       count('stale'),
+      count('missing'),
       last ? `${last.status} ${last.at.slice(0, 19)}Z` : 'never',
-      last?.rows?.toLocaleString('en-US') ?? '',
+      tableRows(asset, mine)?.toLocaleString('en-US') ?? '',
       last?.codeVersion ?? '',
     ]);
   }
-  return table.toString();
+  const over = range ? `partitions ${range.start} → ${addDays(range.end, -1)} (both included)` : '';
+  return [over, table.toString(), LEGEND, ...renderReasons(cells)].filter((l) => l !== '').join('\n');
+}
+
+/**
+ * The table's size: an unpartitioned asset's (or users') last recorded table size, else the sum
+ * of its materialized day partitions' rows.
+ */
+function tableRows(asset: string, cells: StatusCell[]): number | undefined {
+  const withRows = cells.filter((c) => c.lastRun?.status === 'materialized');
+  if (withRows.length === 0) return undefined;
+  const latest = lastRunOf(withRows);
+  if (latest?.tableRows !== undefined && latest.tableRows !== null) return latest.tableRows;
+  if (graph.specs.get(asset)!.partitioning !== 'daily') return latest?.rows ?? undefined;
+  return withRows.reduce((n, c) => n + (c.lastRun?.rows ?? 0), 0);
 }

@@ -1,4 +1,5 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { QueryDefinition } from '@temporalio/common';
 import logUpdate from 'log-update';
 import { progressQuery, type materialize } from '../workflows';
@@ -34,6 +35,11 @@ export async function follow<R, P>(
   }
   try {
     return (await handle.result()) as R;
+  } catch (err) {
+    // A run that failed carries its result in the failure's details: show it like any result.
+    const carried = carriedResult<R>(err);
+    if (carried !== undefined) return carried;
+    throw err;
   } finally {
     stopped = true;
     if (timer) clearTimeout(timer);
@@ -50,4 +56,16 @@ export function watchRun(
     render: renderRun,
     ...opts,
   });
+}
+
+/** The result a failed materialize or backfill put in its failure's details, if it did. */
+export function carriedResult<R>(err: unknown): R | undefined {
+  const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+  if (
+    cause instanceof ApplicationFailure &&
+    ['MaterializationFailed', 'BackfillFailed'].includes(cause.type ?? '')
+  ) {
+    return cause.details?.[0] as R | undefined;
+  }
+  return undefined;
 }

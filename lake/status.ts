@@ -1,62 +1,95 @@
 import { graph, type AssetSpec } from '../assets';
+import { fingerprintsFor, type InputFingerprints } from './fingerprints';
+import {
+  partitionStatus,
+  upstreamPartition,
+  versionFromManifest,
+  type PartitionState,
+  type PartitionStatus,
+} from './freshness';
+import { readManifestsOf, UNPARTITIONED, type Manifest } from './manifests';
 import type { Lake } from './store';
-import { readManifests, UNPARTITIONED, type Manifest } from './manifests';
 
-/** Partition states, derived from the manifests in the lake; Temporal is not needed. */
-export type CellState = 'materialized' | 'failed' | 'missing' | 'stale';
+/** Partition states, derived from the manifests in the lake and the raw inputs' fingerprints. */
 
-export interface StatusCell {
-  asset: string;
-  partition: string;
-  state: CellState;
-  lastRun?: Manifest['lastRun'];
-  /** For stale cells: the upstream that changed after this partition was built. */
-  staleBecause?: string;
+export type CellState = PartitionState;
+export type StatusCell = PartitionStatus;
+
+export interface StatusQuery {
+  /** Assets to report on (default: all), in any order. */
+  assets?: readonly string[];
+  /** The days of the daily partitions to report on. */
+  days: readonly string[];
+  /** The code version a run would use now (see activities/code-bundle.ts). */
+  codeVersion: string;
 }
 
-function upstreamPartition(dep: AssetSpec, partition: string): string {
-  return dep.partitioning === 'daily' ? partition : UNPARTITIONED;
+export interface LakeStatus {
+  cells: PartitionStatus[];
+  inputs: InputFingerprints;
+  manifests: ReadonlyMap<string, ReadonlyMap<string, Manifest>>;
 }
 
-/** Without `partitionsFor`, the partitions that have a manifest. */
-export async function readStatus(
-  lake: Lake,
-  partitionsFor?: (spec: AssetSpec) => string[],
-): Promise<StatusCell[]> {
-  const manifests = new Map(
-    await Promise.all(graph.order.map(async (a) => [a, await readManifests(lake, a)] as const)),
-  );
-  const cells: StatusCell[] = [];
-  for (const asset of graph.order) {
-    const spec = graph.specs.get(asset)!;
-    const known = [...manifests.get(asset)!.keys()].sort();
-    for (const partition of partitionsFor ? partitionsFor(spec) : known) {
-      const m = manifests.get(asset)!.get(partition);
-      if (!m) {
-        cells.push({ asset, partition, state: 'missing' });
-        continue;
-      }
-      if (m.lastRun.status === 'failed') {
-        cells.push({ asset, partition, state: 'failed', lastRun: m.lastRun });
-        continue;
-      }
-      const builtAt = m.lastSuccess?.at ?? m.lastRun.at;
-      const newer = spec.deps.find((d) => {
-        const up = manifests.get(d)!.get(upstreamPartition(graph.specs.get(d)!, partition));
-        return up?.lastSuccess !== undefined && up.lastSuccess !== null && up.lastSuccess.at > builtAt;
-      });
-      cells.push(
-        newer
-          ? { asset, partition, state: 'stale', lastRun: m.lastRun, staleBecause: newer }
-          : { asset, partition, state: 'materialized', lastRun: m.lastRun },
+function partitionsOf(spec: AssetSpec, days: readonly string[]): string[] {
+  return spec.partitioning === 'daily' ? [...days] : [UNPARTITIONED];
+}
+
+/** Reads exactly the manifests the answer needs: the asked partitions and what they read upstream. */
+export async function readLakeStatus(lake: Lake, raw: Lake, q: StatusQuery): Promise<LakeStatus> {
+  const asked = new Set(q.assets ?? graph.order);
+  const specs = graph.order.filter((k) => asked.has(k)).map((k) => graph.specs.get(k)!);
+  const wanted = new Map<string, Set<string>>();
+  const want = (asset: string, partitions: Iterable<string>) => {
+    const set = wanted.get(asset) ?? new Set<string>();
+    for (const p of partitions) set.add(p);
+    wanted.set(asset, set);
+  };
+  for (const spec of specs) {
+    const partitions = partitionsOf(spec, q.days);
+    want(spec.key, partitions);
+    for (const dep of spec.deps) {
+      const depSpec = graph.specs.get(dep)!;
+      want(
+        dep,
+        partitions.map((p) => upstreamPartition(depSpec, p)),
       );
     }
   }
-  return cells;
+  const [manifests, inputs] = await Promise.all([
+    Promise.all(
+      [...wanted.entries()].map(
+        async ([asset, ps]) => [asset, await readManifestsOf(lake, asset, [...ps])] as const,
+      ),
+    ).then((entries) => new Map(entries)),
+    fingerprintsFor(raw, specs, q.days),
+  ]);
+  const ctx = {
+    codeVersion: q.codeVersion,
+    inputs,
+    versionOf: (asset: string, partition: string) =>
+      versionFromManifest(manifests.get(asset)?.get(partition)),
+  };
+  const cells = specs.flatMap((spec) =>
+    partitionsOf(spec, q.days).map((p) => partitionStatus(spec, p, manifests.get(spec.key)?.get(p), ctx)),
+  );
+  return { cells, inputs, manifests };
+}
+
+/** Every day some daily asset has a manifest for, sorted: what `status` without a range covers. */
+export async function knownDays(lake: Lake): Promise<string[]> {
+  const days = new Set<string>();
+  for (const spec of graph.specs.values()) {
+    if (spec.partitioning !== 'daily') continue;
+    for (const o of await lake.list(`_manifests/${spec.key}/`)) {
+      const m = /\/(\d{4}-\d{2}-\d{2})\.json$/.exec(o.key);
+      if (m) days.add(m[1]!);
+    }
+  }
+  return [...days].sort();
 }
 
 /** The state of a group of cells: the worst of them (failed > missing > stale > materialized). */
-export function worstState(cells: readonly StatusCell[]): CellState {
+export function worstState(cells: readonly { state: CellState }[]): CellState {
   for (const s of ['failed', 'missing', 'stale'] as const) if (cells.some((c) => c.state === s)) return s;
   return 'materialized';
 }

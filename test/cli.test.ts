@@ -6,6 +6,8 @@ import { promisify } from 'node:util';
 import { openLake } from '../lake/store';
 import { writeRun, type RunRecord } from '../lake/manifests';
 import type { StatusCell } from '../lake/status';
+import { projectBundle } from '../activities/code-bundle';
+import { songDataFingerprint } from '../lake/fingerprints';
 
 const REPO = resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -60,40 +62,73 @@ test('a bad setting names the setting and its variable', async () => {
   expect(r.stderr).toMatch(/emr.clusterId \(env SPARKIFY_EMR_CLUSTER_ID\): an EMR cluster id looks like j-/);
 });
 
-test('status --month shows materialized, failed, missing and stale partitions from the manifests', async () => {
+test('status --month shows materialized, failed, missing and stale partitions, and why', async () => {
   const lakeDir = mkdtempSync(join(tmpdir(), 'sparkify-cli-'));
+  const rawDir = mkdtempSync(join(tmpdir(), 'sparkify-cli-raw-'));
   const lake = openLake(lakeDir);
+  const code = (await projectBundle()).hash;
   const base: RunRecord = {
     status: 'materialized',
     at: '2026-01-01T00:00:00.000Z',
     workflowId: 'w',
     runKind: 'manual',
     step: 's',
-    codeVersion: '0123456789abcdef',
+    codeVersion: code,
     range: { start: '2018-11-01', end: '2018-11-03' },
     rows: 5,
+    inputs: { log_data: 'absent' },
   };
-  await writeRun(lake, 'songplays', '2018-11-01', base);
+  const songData = await songDataFingerprint(openLake(rawDir));
+  const songs = { ...base, inputs: { song_data: songData }, dataVersion: 'aaaaaaaaaaaaaaaa' };
+  await writeRun(lake, 'songs', 'all', songs);
+  await writeRun(lake, 'artists', 'all', { ...songs, dataVersion: 'bbbbbbbbbbbbbbbb' });
+  await writeRun(lake, 'users', '2018-11-01', { ...base, dataVersion: 'cccccccccccccccc' });
+  const upstream = { songs: 'aaaaaaaaaaaaaaaa', artists: 'bbbbbbbbbbbbbbbb', users: 'cccccccccccccccc' };
+  await writeRun(lake, 'songplays', '2018-11-01', { ...base, upstream });
   await writeRun(lake, 'songplays', '2018-11-02', { ...base, status: 'failed', reason: 'boom' });
-  await writeRun(lake, 'users', '2018-11-01', base);
-  // songs rebuilt after songplays of 2018-11-01 was built: that partition is stale.
-  await writeRun(lake, 'songs', 'all', { ...base, at: '2026-01-02T00:00:00.000Z' });
-  const r = await sparkify(['status', '--month', '2018-11', '--lake', lakeDir, '--json']);
+  await writeRun(lake, 'songplays', '2018-11-04', { ...base, upstream });
+  // songs rebuilt with other data since: every songplays day built from the old songs is stale.
+  await writeRun(lake, 'songs', 'all', { ...songs, dataVersion: 'dddddddddddddddd' });
+  const r = await sparkify(['status', '--month', '2018-11', '--lake', lakeDir, '--raw', rawDir, '--json']);
   expect(r.code).toBe(0);
   const cells = JSON.parse(r.stdout) as StatusCell[];
-  const state = (asset: string, partition: string) =>
-    cells.find((c) => c.asset === asset && c.partition === partition)?.state;
-  expect(state('songplays', '2018-11-01')).toBe('stale');
-  expect(cells.find((c) => c.asset === 'songplays' && c.partition === '2018-11-01')!.staleBecause).toBe(
-    'songs',
-  );
-  expect(state('songplays', '2018-11-02')).toBe('failed');
-  expect(state('songplays', '2018-11-03')).toBe('missing');
-  expect(state('users', '2018-11-01')).toBe('materialized');
-  expect(state('songs', 'all')).toBe('materialized');
-  expect(state('artists', 'all')).toBe('missing');
+  const cell = (asset: string, partition: string) =>
+    cells.find((c) => c.asset === asset && c.partition === partition);
+  expect(cell('songplays', '2018-11-01')).toMatchObject({
+    state: 'stale',
+    reason: 'upstream songs changed (data version aaaaaaaaaaaaaaaa → dddddddddddddddd)',
+  });
+  expect(cell('songplays', '2018-11-02')).toMatchObject({ state: 'failed', reason: 'boom' });
+  expect(cell('songplays', '2018-11-03')).toMatchObject({ state: 'missing', reason: 'never materialized' });
+  expect(cell('users', '2018-11-01')?.state).toBe('materialized');
+  expect(cell('songs', 'all')?.state).toBe('materialized');
+  expect(cell('artists', 'all')?.state).toBe('materialized');
   expect(cells.filter((c) => c.asset === 'time')).toHaveLength(30);
 
-  const grid = await sparkify(['status', '--month', '2018-11', '--lake', lakeDir]);
-  expect(grid.stdout).toMatch(/songplays.*~.*✘.*·/);
+  const grid = await sparkify(['status', '--month', '2018-11', '--lake', lakeDir, '--raw', rawDir]);
+  expect(grid.code).toBe(0);
+  // One character per day: fits an 80-column terminal.
+  const gridLines = grid.stdout.split('\n').slice(0, 6);
+  expect(gridLines[5]).toMatch(/^songplays/);
+  expect(Math.max(...gridLines.map((l) => [...l].length))).toBeLessThanOrEqual(80);
+  expect(grid.stdout).toMatch(/songplays\s+~✘·~·/);
+  expect(grid.stdout).toMatch(/songplays 2018-11-01 stale: upstream songs changed/);
+  expect(grid.stdout).toMatch(/songplays 2018-11-05..2018-11-30 missing: never materialized/);
+});
+
+test("backfill --plan prints each asset's partitions and the steps it would run, and starts nothing", async () => {
+  const lakeDir = mkdtempSync(join(tmpdir(), 'sparkify-plan-'));
+  const rawDir = mkdtempSync(join(tmpdir(), 'sparkify-plan-raw-'));
+  // Temporal points at a closed port (see sparkify()): the plan must not need it.
+  const r = await sparkify(['backfill', '--select', '*', '--from', '2018-11', '--to', '2018-12', '--plan'], {
+    SPARKIFY_LAKE_URI: lakeDir,
+    SPARKIFY_RAW_URI: rawDir,
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/songplays\s+61 missing/);
+  expect(r.stdout).toMatch(/first, once: song_tables \(songs, artists\), whole tables/);
+  expect(r.stdout).toMatch(
+    /2018-11: users 2018-11-01\.\.2018-11-30 \| time 2018-11-01\.\.2018-11-30 \| songplays 2018-11-01\.\.2018-11-30/,
+  );
+  expect(r.stdout).toMatch(/AddJobFlowSteps 7, ListSteps 7/);
 });

@@ -15,6 +15,8 @@ import { startLocalEmr, type LocalEmr } from '../dev/emr-local';
 import { generate } from '../dev/generator/generate';
 import type { GeneratorSummary } from '../dev/generator/generate';
 import type { MaterializeResult } from '../workflows/types';
+import { leaseStateQuery } from '../workflows';
+import { leaseWorkflowId } from '../activities';
 import { createWorker } from '../worker/worker';
 import { freePorts } from './helpers/ports';
 import { workflowBundle } from './helpers/temporal';
@@ -219,6 +221,15 @@ test('a worker killed with SIGKILL mid-step is replaced and the run completes wi
     expect(Object.values(s.stepsByName)).toEqual([1, 1, 1, 1]);
     expect(s.addJobFlowSteps).toBe(4);
     expect(await digest(config.storage.lake)).toEqual(uninterrupted);
+    // The leases held at the kill were neither lost nor doubled: one grant per step, all released.
+    for (const step of ['song_tables', 'users', 'time', 'songplays']) {
+      const lease = client.workflow.getHandle(leaseWorkflowId(openLake(config.storage.lake).uri, step));
+      expect(await lease.query(leaseStateQuery)).toMatchObject({ held: [], waiting: [] });
+      const grants = (await lease.fetchHistory()).events!.filter(
+        (e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'leaseGranted',
+      );
+      expect({ step, grants: grants.length }).toEqual({ step, grants: 1 });
+    }
   } finally {
     worker.kill('SIGKILL');
     await emr.close({ killSteps: true });

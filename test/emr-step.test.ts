@@ -24,6 +24,34 @@ import {
   type EmrStepDeps,
   type SparkStepInput,
 } from '../activities/emr-step';
+import type { JobReport } from '../lake/report';
+
+/** A report as the job writes it (report_version 2), with what a test sets on top. */
+function jobReport(over: Partial<JobReport>): JobReport {
+  return {
+    report_version: 2,
+    status: 'succeeded',
+    published: false,
+    staging: null,
+    spark_version: '3.5.6',
+    started_at: '2026-11-27T22:00:05Z',
+    finished_at: '2026-11-27T22:00:45Z',
+    duration_s: 40,
+    args: {
+      assets: ['songplays'],
+      raw: 's3://raw',
+      lake: 's3://lake',
+      start: '2018-11-05',
+      end: '2018-11-06',
+    },
+    quarantine: { rows: 0, by_reason: {}, location: null },
+    assets: {},
+    failed_checks: [],
+    warnings: [],
+    error: null,
+    ...over,
+  };
+}
 
 jest.setTimeout(30_000);
 
@@ -250,7 +278,8 @@ describe('runSparkStep (mocked EMR)', () => {
     expect(err.nonRetryable).toBe(false);
     expect(err.message).toContain('s-1');
     expect(err.message).toContain('Container killed by YARN');
-    expect(err.message).toContain('ExecutorLostFailure');
+    // The log tail stays in the details: the message says why and where to look.
+    expect(err.message).not.toContain('ExecutorLostFailure');
     expect(err.message).toContain('s3://logs/j-TESTCLUSTER/steps/s-1/stderr.gz');
     expect(err.details).toEqual([
       {
@@ -265,34 +294,82 @@ describe('runSparkStep (mocked EMR)', () => {
     expect(readReport).toHaveBeenCalledWith(INPUT.reportUri);
   });
 
-  test('FAILED with a check_failed report: non-retryable DataCheckFailed naming the checks', async () => {
+  test("FAILED with a check_failed report: non-retryable DataCheckFailed, the job's explanation first", async () => {
     emr.on(DescribeStepCommand).resolves(
       step('FAILED', 's-1', {
-        FailureDetails: { Reason: 'Step failed with exit code 3', LogFile: 's3://logs/x' },
+        FailureDetails: {
+          Reason: 'Step failed with exit code 3',
+          Message: 'message optional\nroot\n |-- songplay_id: string (nullable = true)',
+          LogFile: 's3://logs/x',
+        },
       }),
     );
-    const report = {
-      report_version: 1,
+    const report = jobReport({
       status: 'check_failed',
-      started_at: '2026-11-27T22:00:05Z',
-      failed_checks: [{ name: 'songplays.songplay_id unique', passed: false, failing_count: 2, sample: [] }],
-    };
+      staging: 's3://lake/_staging/run-1',
+      failed_checks: [
+        {
+          asset: 'songplays',
+          name: 'songplays.user_id in users',
+          passed: false,
+          blocking: true,
+          failing_count: 73,
+          sample: [1, 2],
+          message: 'users table missing at s3://lake/users: materialize users for these days first',
+        },
+      ],
+    });
     const err = await failureOf(harness({ deps: { readReport: async () => report } }).run());
     expect(err.type).toBe('DataCheckFailed');
     expect(err.nonRetryable).toBe(true);
-    expect(err.message).toContain('songplays.songplay_id unique');
+    expect(err.message).toBe(
+      'users table missing at s3://lake/users: materialize users for these days first ' +
+        '(songplays.user_id in users: 73 failing rows, e.g. 1, 2) — EMR step s-1 FAILED, log s3://logs/x; ' +
+        'staged output kept at s3://lake/_staging/run-1',
+    );
     expect(err.details?.[0]).toMatchObject({
       stepId: 's-1',
       state: 'FAILED',
-      failedChecks: ['songplays.songplay_id unique'],
+      failedChecks: ['songplays.user_id in users'],
+      stagingUri: 's3://lake/_staging/run-1',
     });
+  });
+
+  test('FAILED with a report naming a cause no retry can heal: non-retryable, the root cause first', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .resolves(
+        step('FAILED', 's-1', { FailureDetails: { Reason: 'Unknown Error.', LogFile: 's3://logs/x' } }),
+      );
+    const report = jobReport({
+      status: 'failed',
+      error: {
+        type: 'java.io.IOException',
+        message: 'Mkdirs failed to create file:/lake/_staging/r/songplays',
+        retryable: false,
+      },
+    });
+    const err = await failureOf(harness({ deps: { readReport: async () => report } }).run());
+    expect(err.type).toBe('JobFailedPermanently');
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toBe(
+      'Mkdirs failed to create file:/lake/_staging/r/songplays (java.io.IOException) — EMR step s-1 FAILED, log s3://logs/x',
+    );
+    // A cause that may heal (a lost node) stays retryable, with the same shape of message.
+    const transient = jobReport({
+      status: 'failed',
+      error: { type: 'org.apache.spark.SparkException', message: 'Executor lost', retryable: true },
+    });
+    const again = await failureOf(harness({ deps: { readReport: async () => transient } }).run());
+    expect(again.type).toBe('EmrStepFailed');
+    expect(again.nonRetryable).toBe(false);
   });
 
   test('a report older than the step is stale and does not classify it', async () => {
     emr
       .on(DescribeStepCommand)
       .resolves(step('FAILED', 's-1', { FailureDetails: { Reason: 'Unknown Error.' } }));
-    const stale = { status: 'check_failed', started_at: '2026-11-20T00:00:00Z', failed_checks: ['x'] };
+    const stale = jobReport({ status: 'check_failed', started_at: '2026-11-20T00:00:00Z' });
     const err = await failureOf(harness({ deps: { readReport: async () => stale } }).run());
     expect(err.type).toBe('EmrStepFailed');
     expect(err.nonRetryable).toBe(false);
@@ -433,7 +510,7 @@ describe('runSparkStep (mocked EMR)', () => {
     emr
       .on(DescribeStepCommand)
       .resolves(step('FAILED', 's-9', { FailureDetails: { Reason: 'exit code 3' } }));
-    const report = { status: 'check_failed', failed_checks: ['users.user_id unique'] };
+    const report = jobReport({ status: 'check_failed', started_at: '2000-01-01T00:00:00Z' });
     const err = await failureOf(
       harness({ heartbeatDetails: { stepId: 's-9' }, deps: { readReport: async () => report } }).run(),
     );

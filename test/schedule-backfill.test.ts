@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
+import { carriedResult } from '../client/watch';
+import type { BackfillProgress } from '../workflows/backfill';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { openLake } from '../lake/store';
@@ -12,7 +14,8 @@ import { applySchedule } from '../client/schedule';
 import { backfillWorkflowId, startBackfill } from '../client/backfill';
 import { daily } from '../workflows';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
-import { scriptedActivities, type StepScript } from './helpers/scripted';
+import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
+import { planBackfill } from '../lake/plan';
 
 jest.setTimeout(300_000);
 
@@ -218,19 +221,97 @@ describe('backfills', () => {
     expect(readFileSync(events, 'utf8').match(/^started/gm)!.length).toBeGreaterThan(3);
   });
 
-  test('--only-missing after a partial backfill runs only the missing months', async () => {
+  test('a backfill with a failed month ends Failed; the next one builds only what is not up to date', async () => {
     const h = harness();
     const input = { selection: 'time', from: '2018-11', to: '2019-01', concurrency: 3 };
     const first = await withWorker(h, { fail: ['time@2018-12-01'] }, async () =>
+      (await startBackfill(env.client, h.config, input)).result().then(
+        () => null,
+        (err: unknown) => err,
+      ),
+    );
+    expect(first).toBeInstanceOf(WorkflowFailedError);
+    const progress = carriedResult<BackfillProgress>(first)!;
+    expect(progress.done).toBe(2);
+    expect(Object.keys(progress.failed)).toEqual(['2018-12']);
+    expect(progress.failed['2018-12']).toMatch(/^time failed: scripted failure of time@2018-12-01/);
+    const second = await withWorker(h, {}, async () =>
       (await startBackfill(env.client, h.config, input)).result(),
     );
-    expect(first.done).toBe(2);
-    expect(Object.keys(first.failed)).toEqual(['2018-12']);
-    const second = await withWorker(h, {}, async () =>
-      (await startBackfill(env.client, h.config, { ...input, only: 'missing' })).result(),
-    );
-    expect(second).toMatchObject({ total: 3, skippedByFilter: 2, done: 1, failed: {} });
+    expect(second).toMatchObject({ total: 1, skippedByFilter: 2, done: 1, failed: {} });
     expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);
+  });
+
+  test('the plan printed before a backfill is exactly what it runs: unpartitioned once, then only the failed partitions', async () => {
+    const h = harness();
+    // 2018-11 built a day at a time, songplays of the 5th failed; 2018-12 never built.
+    await withWorker(h, { fail: ['songplays@2018-11-05'] }, async () => {
+      const first = await startBackfill(env.client, h.config, {
+        selection: '*',
+        from: '2018-11',
+        to: '2018-11',
+        per: 'day',
+        concurrency: 5,
+      });
+      await expect(first.result()).rejects.toThrow(WorkflowFailedError);
+    });
+    const before = ledger(h).length;
+    const lake = openLake(h.lakeDir);
+    const raw = openLake(h.rawDir);
+    const args = {
+      selection: '*',
+      from: '2018-11',
+      to: '2018-12',
+      per: 'month' as const,
+      codeVersion: FAKE_CODE.hash,
+    };
+    const failedOnly = await planBackfill(lake, raw, { ...args, only: 'failed' });
+    expect(failedOnly.unpartitioned).toBeNull();
+    expect(failedOnly.chunks).toEqual([
+      {
+        partition: '2018-11',
+        range: { start: '2018-11-01', end: '2018-12-01' },
+        steps: [
+          {
+            step: 'songplays',
+            assets: ['songplays'],
+            ranges: [{ start: '2018-11-05', end: '2018-11-06' }],
+            conditional: [],
+          },
+        ],
+      },
+    ]);
+    await withWorker(h, {}, async () =>
+      (
+        await startBackfill(env.client, h.config, {
+          selection: '*',
+          from: '2018-11',
+          to: '2018-12',
+          only: 'failed',
+        })
+      ).result(),
+    );
+    expect(ledger(h).slice(before)).toEqual(['songplays@2018-11-05']);
+
+    // Without a filter: December is missing, everything of November is up to date.
+    const outdated = await planBackfill(lake, raw, { ...args, only: 'outdated' });
+    expect(outdated.unpartitioned).toBeNull();
+    expect(outdated.chunks.map((c) => [c.partition, c.steps.map((st) => st.step)])).toEqual([
+      ['2018-12', ['users', 'time', 'songplays']],
+    ]);
+    expect(outdated.skippedChunks).toBe(1);
+    const after = ledger(h).length;
+    const progress = await withWorker(h, {}, async () =>
+      (
+        await startBackfill(env.client, h.config, { selection: '*', from: '2018-11', to: '2018-12' })
+      ).result(),
+    );
+    expect(progress).toMatchObject({ total: 1, skippedByFilter: 1, done: 1 });
+    expect(ledger(h).slice(after).sort()).toEqual([
+      'songplays@2018-12-01',
+      'time@2018-12-01',
+      'users@2018-12-01',
+    ]);
   });
 
   test('cancelling a backfill cancels its running materializations and their steps', async () => {
@@ -252,7 +333,11 @@ describe('backfills', () => {
       await expect(handle.result()).rejects.toThrow(/cancel/i);
       return handle;
     });
-    const lines = readFileSync(events, 'utf8').trim().split('\n').sort();
+    const lines = readFileSync(events, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').slice(0, 2).join(' '))
+      .sort();
     expect(lines).toEqual([
       'cancelled time@2018-11-01',
       'cancelled time@2018-12-01',

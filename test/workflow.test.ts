@@ -1,81 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { loadConfig, type Config } from '../config/config';
-import { materialize } from '../workflows';
-import type { AssetResult, CodeVersion, RunStepInput, SparkifyActivities } from '../workflows/types';
+import { addDays, daysIn } from '../assets';
 import { startMaterialize } from '../client/runs';
+import { carriedResult } from '../client/watch';
+import { loadConfig, type Config } from '../config/config';
+import { readLakeStatus } from '../lake/status';
+import { openLake } from '../lake/store';
+import { materialize } from '../workflows';
+import type { MaterializeInput, MaterializeResult } from '../workflows/types';
+import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 
 jest.setTimeout(120_000);
 
-const CODE: CodeVersion = {
-  hash: '0123456789abcdef',
-  runPy: 'file:///code/run.py',
-  pyFiles: 'file:///code/jobs.zip',
-};
 const RANGE = { start: '2018-11-01', end: '2018-11-03' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Script {
-  /** How long each step "runs", by step key. */
-  durationMs?: Record<string, number>;
-  /** Steps that fail for good. */
-  fail?: string[];
-}
-
-/** Activities that record what the workflow asked of them, instead of running Spark. */
-function scriptedActivities(script: Script) {
-  const calls: { step: string; input: RunStepInput; start: number; end: number }[] = [];
-  let publishes = 0;
-  let running = 0;
-  let maxRunning = 0;
-  const activities: SparkifyActivities = {
-    async publishSparkCode() {
-      publishes++;
-      return CODE;
-    },
-    async runStep(input) {
-      const start = Date.now();
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      try {
-        await sleep(script.durationMs?.[input.stepKey] ?? 300);
-        if (script.fail?.includes(input.stepKey)) {
-          throw ApplicationFailure.create({
-            message: `step ${input.stepKey} failed: Spark exited with 1`,
-            type: 'EmrStepFailed',
-            nonRetryable: true,
-            details: [{ stepId: 's-FAILED', logFile: `/logs/${input.stepKey}/stderr` }],
-          });
-        }
-        return { stepId: `s-${input.stepKey.toUpperCase()}`, adopted: false, reportUri: 'file:///r.json' };
-      } finally {
-        running--;
-        calls.push({ step: input.stepKey, input, start, end: Date.now() });
-      }
-    },
-    async recordMaterialization(input): Promise<AssetResult[]> {
-      return input.assets.map((asset) => ({
-        asset,
-        status: 'materialized',
-        step: input.stepKey,
-        stepId: input.outcome.stepId,
-        rows: 10,
-        codeVersion: input.code.hash,
-      }));
-    },
-    async recordFailure() {},
-    async checkSongDataUnchanged() {
-      return { fingerprint: 'f', upToDate: [] };
-    },
-    async partitionStates() {
-      return {};
-    },
-  };
-  return { activities, calls, stats: () => ({ publishes, maxRunning }) };
-}
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -86,89 +30,228 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-async function runWith<T>(script: Script, fn: (config: Config, taskQueue: string) => Promise<T>) {
-  const taskQueue = `wf-test-${randomUUID()}`;
-  const scripted = scriptedActivities(script);
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: scripted.activities,
-  });
-  const config = loadConfig({ env: { SPARKIFY_TEMPORAL_TASK_QUEUE: taskQueue } });
-  const result = await worker.runUntil(fn(config, taskQueue));
-  return { result, ...scripted };
+interface Harness {
+  config: Config;
+  dir: string;
+  rawDir: string;
+  events: string;
 }
 
+/** A lake, raw data (a song file and a log file per day of November 2018) and a task queue. */
+function harness(): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'sparkify-wf-'));
+  const rawDir = join(dir, 'raw');
+  mkdirSync(join(rawDir, 'song_data/A/B/C'), { recursive: true });
+  writeFileSync(join(rawDir, 'song_data/A/B/C/TRAAAAA.json'), '{"song_id":"S1"}');
+  mkdirSync(join(rawDir, 'log_data/2018/11'), { recursive: true });
+  for (const day of daysIn({ start: '2018-11-01', end: '2018-12-01' })) {
+    writeFileSync(join(rawDir, `log_data/2018/11/${day}-events.json`), `{"day":"${day}"}\n`);
+  }
+  const config = loadConfig({
+    env: {
+      SPARKIFY_TEMPORAL_TASK_QUEUE: `wf-${randomUUID()}`,
+      SPARKIFY_RAW_URI: rawDir,
+      SPARKIFY_LAKE_URI: join(dir, 'lake'),
+      SPARKIFY_CODE_URI: join(dir, 'code'),
+    },
+  });
+  return { config, dir, rawDir, events: join(dir, 'events.txt') };
+}
+
+async function withWorker<T>(h: Harness, script: StepScript, fn: () => Promise<T>): Promise<T> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: h.config.temporal.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: scriptedActivities(h.config, openLake(h.config.storage.lake), {
+      events: h.events,
+      ...script,
+    }),
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+  return worker.runUntil(fn());
+}
+
+interface StepSpan {
+  label: string;
+  start: number;
+  end: number;
+}
+
+/** Steps as the scripted EMR saw them: when each started and ended. */
+function spans(h: Harness): StepSpan[] {
+  if (!existsSync(h.events)) return [];
+  const lines = readFileSync(h.events, 'utf8').trim().split('\n');
+  const out: StepSpan[] = [];
+  const open = new Map<string, number[]>();
+  for (const line of lines) {
+    const [what, label, at] = line.split(' ') as [string, string, string];
+    if (what === 'started') open.set(label, [...(open.get(label) ?? []), Number(at)]);
+    if (what === 'ended') out.push({ label, start: open.get(label)!.shift()!, end: Number(at) });
+  }
+  return out;
+}
+
+const stepsRun = (h: Harness) => spans(h).map((s) => s.label);
+
+function run(h: Harness, input: Partial<MaterializeInput>, workflowId = `wf-${randomUUID()}`) {
+  return env.client.workflow.execute(materialize, {
+    taskQueue: h.config.temporal.taskQueue,
+    workflowId,
+    args: [{ selection: '*', range: RANGE, ...input }],
+  });
+}
+
+/** The result of a run that may fail: a failed run carries it in its failure. */
+async function settle(p: Promise<MaterializeResult>): Promise<MaterializeResult> {
+  try {
+    return await p;
+  } catch (err) {
+    const carried = carriedResult<MaterializeResult>(err);
+    if (!carried) throw err;
+    return carried;
+  }
+}
+
+const statusOf = (r: MaterializeResult) => Object.fromEntries(r.assets.map((a) => [a.asset, a.status]));
+
 test('steps run in dependency order, independent ones in parallel up to the bound', async () => {
-  const { result, calls, stats } = await runWith(
-    { durationMs: { song_tables: 800, users: 400 } },
-    (_c, taskQueue) =>
-      env.client.workflow.execute(materialize, {
-        taskQueue,
-        workflowId: `order-${randomUUID()}`,
-        args: [{ selection: '*', range: RANGE, maxParallelSteps: 2 }],
-      }),
-  );
+  const h = harness();
+  const result = await withWorker(h, { durationMs: 600 }, () => run(h, { maxParallelSteps: 2 }));
   expect(result.ok).toBe(true);
-  expect(result.assets.map((a) => [a.asset, a.status])).toEqual([
-    ['songs', 'materialized'],
-    ['artists', 'materialized'],
-    ['users', 'materialized'],
-    ['time', 'materialized'],
-    ['songplays', 'materialized'],
-  ]);
-  const byStep = new Map(calls.map((c) => [c.step, c]));
-  const songplays = byStep.get('songplays')!;
-  expect(songplays.start).toBeGreaterThanOrEqual(byStep.get('song_tables')!.end);
-  expect(songplays.start).toBeGreaterThanOrEqual(byStep.get('users')!.end);
-  expect(stats().maxRunning).toBe(2);
-  // One publish, and every step runs the code it pinned.
-  expect(stats().publishes).toBe(1);
-  expect(new Set(calls.map((c) => c.input.code.hash))).toEqual(new Set([CODE.hash]));
-  expect(calls.find((c) => c.step === 'song_tables')!.input.assets).toEqual(['songs', 'artists']);
+  expect(statusOf(result)).toEqual({
+    songs: 'materialized',
+    artists: 'materialized',
+    users: 'materialized',
+    time: 'materialized',
+    songplays: 'materialized',
+  });
+  const s = new Map(spans(h).map((x) => [x.label.split('@')[0]!, x]));
+  expect(s.get('songplays')!.start).toBeGreaterThanOrEqual(s.get('song_tables')!.end);
+  expect(s.get('songplays')!.start).toBeGreaterThanOrEqual(s.get('users')!.end);
+  const all = [...s.values()];
+  const maxAtOnce = Math.max(...all.map((a) => all.filter((b) => b.start < a.end && a.start < b.end).length));
+  expect(maxAtOnce).toBe(2);
+  expect(result.codeVersion).toBe(FAKE_CODE.hash);
+  expect(result.assets.find((a) => a.asset === 'songs')!.step).toBe('song_tables');
 });
 
 test('a recorded history replays deterministically against the current workflow code', async () => {
+  const h = harness();
   const workflowId = `replay-${randomUUID()}`;
-  await runWith({ fail: ['users'] }, (_c, taskQueue) =>
-    env.client.workflow.execute(materialize, {
-      taskQueue,
-      workflowId,
-      args: [{ selection: '*', range: RANGE }],
-    }),
-  );
+  await withWorker(h, { fail: ['users@2018-11-01'] }, () => settle(run(h, {}, workflowId)));
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
   // Throws DeterminismViolationError if the code would make different decisions on replay.
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
 });
 
-test('a failed step skips its downstream assets while unrelated assets go on', async () => {
-  const { result, calls } = await runWith({ fail: ['song_tables'] }, (_c, taskQueue) =>
-    env.client.workflow.execute(materialize, {
-      taskQueue,
-      workflowId: `fail-${randomUUID()}`,
-      args: [{ selection: '*', range: RANGE }],
-    }),
+test('a failed step skips its downstream assets while unrelated ones go on, and the run is Failed', async () => {
+  const h = harness();
+  const workflowId = `fail-${randomUUID()}`;
+  const outcome = await withWorker(h, { fail: ['song_tables@2018-11-01'] }, () =>
+    run(h, {}, workflowId).then(
+      () => null,
+      (err: unknown) => err,
+    ),
   );
-  expect(result.ok).toBe(false);
+  // Failed, not Completed: found by ExecutionStatus and by the assets that failed.
+  expect(outcome).toBeInstanceOf(WorkflowFailedError);
+  const failure = (outcome as WorkflowFailedError).cause as ApplicationFailure;
+  expect(failure.type).toBe('MaterializationFailed');
+  expect(failure.message).toMatch(/^songs failed: scripted failure of song_tables@2018-11-01/);
+  const result = failure.details![0] as MaterializeResult;
   const status = Object.fromEntries(result.assets.map((a) => [a.asset, a]));
   expect(status.songs!.status).toBe('failed');
-  expect(status.songs!.reason).toMatch(/EmrStepFailed: step song_tables failed/);
-  expect(status.songs!.logFile).toBe('/logs/song_tables/stderr');
+  expect(status.songs!.reason).toMatch(/^scripted failure of song_tables@2018-11-01 — EMR step/);
+  expect(status.songs!.logFile).toBe('file:///logs/song_tables@2018-11-01/stderr');
   expect(status.artists!.status).toBe('failed');
   expect(status.songplays!.status).toBe('skipped');
   expect(status.songplays!.reason).toMatch(/upstream (songs|artists) failed/);
   expect(status.users!.status).toBe('materialized');
   expect(status.time!.status).toBe('materialized');
-  expect(calls.map((c) => c.step)).not.toContain('songplays');
+  expect(stepsRun(h)).not.toContain('songplays@2018-11-01');
+  const found: string[] = [];
+  for await (const w of env.client.workflow.list({
+    query: `ExecutionStatus = 'Failed' AND SparkifyFailedAssets = 'songs' AND TaskQueue = '${h.config.temporal.taskQueue}'`,
+  })) {
+    found.push(w.workflowId);
+  }
+  expect(found).toEqual([workflowId]);
+});
+
+test('what is up to date is not rebuilt; --force rebuilds; --only-failed rebuilds exactly the failed partitions', async () => {
+  const h = harness();
+  await withWorker(h, { fail: ['songplays@2018-11-02'] }, async () => {
+    // Fails songplays for the 2nd only: the 1st and the 2nd are separate ranges of two runs.
+    await settle(run(h, { range: { start: '2018-11-01', end: '2018-11-02' } }));
+    await settle(
+      run(h, { selection: 'users,time,songplays', range: { start: '2018-11-02', end: '2018-11-03' } }),
+    );
+  });
+  expect(stepsRun(h).sort()).toEqual([
+    'song_tables@2018-11-01',
+    'songplays@2018-11-01',
+    'songplays@2018-11-02',
+    'time@2018-11-01',
+    'time@2018-11-02',
+    'users@2018-11-01',
+    'users@2018-11-02',
+  ]);
+  const before = stepsRun(h).length;
+
+  const again = await withWorker(h, {}, () => settle(run(h, { only: 'failed' })));
+  expect(statusOf(again)).toEqual({
+    songs: 'filtered',
+    artists: 'filtered',
+    users: 'filtered',
+    time: 'filtered',
+    songplays: 'materialized',
+  });
+  expect(again.assets.find((a) => a.asset === 'songplays')!.ranges).toEqual([
+    { start: '2018-11-02', end: '2018-11-03' },
+  ]);
+  expect(stepsRun(h).slice(before)).toEqual(['songplays@2018-11-02']);
+
+  const fresh = await withWorker(h, {}, () => run(h, {}));
+  expect(new Set(Object.values(statusOf(fresh)))).toEqual(new Set(['up_to_date']));
+  expect(stepsRun(h)).toHaveLength(before + 1);
+
+  const forced = await withWorker(h, {}, () => run(h, { only: 'all' }));
+  expect(new Set(Object.values(statusOf(forced)))).toEqual(new Set(['materialized']));
+  expect(stepsRun(h)).toHaveLength(before + 1 + 4);
+});
+
+test('runs writing the same whole-table state are serialised; runs writing other days are not', async () => {
+  const h = harness();
+  const days = ['2018-11-05', '2018-11-06', '2018-11-07'];
+  const results = await withWorker(h, { durationMs: 700 }, () =>
+    Promise.all(
+      days.map((d) =>
+        startMaterialize(env.client, h.config, {
+          selection: 'users,time',
+          range: { start: d, end: addDays(d, 1) },
+        }).then((s) => s.handle.result()),
+      ),
+    ),
+  );
+  expect(results.every((r) => r.ok)).toBe(true);
+  const users = spans(h).filter((s) => s.label.startsWith('users@'));
+  const time = spans(h).filter((s) => s.label.startsWith('time@'));
+  expect(users).toHaveLength(3);
+  const overlaps = (xs: StepSpan[]) =>
+    xs.some((a) => xs.some((b) => a !== b && a.start < b.end && b.start < a.end));
+  // users rewrites _state/user_current and the users table as a whole: one at a time.
+  expect(overlaps(users)).toBe(false);
+  // time writes only its own days: the three runs' time steps ran side by side.
+  expect(overlaps(time)).toBe(true);
 });
 
 test('the same materialization started twice is joined, not run twice', async () => {
-  const { result, calls } = await runWith({ durationMs: { time: 1500 } }, async (config) => {
+  const h = harness();
+  const result = await withWorker(h, { durationMs: 1500 }, async () => {
     const range = { start: '2018-11-05', end: '2018-11-06' };
-    const first = await startMaterialize(env.client, config, { selection: 'time', range });
-    const second = await startMaterialize(env.client, config, { selection: 'time', range });
+    const first = await startMaterialize(env.client, h.config, { selection: 'time', range });
+    const second = await startMaterialize(env.client, h.config, { selection: 'time', range });
     expect(first.joined).toBe(false);
     expect(second.joined).toBe(true);
     expect(second.handle.workflowId).toBe('materialize-time-2018-11-05');
@@ -176,19 +259,61 @@ test('the same materialization started twice is joined, not run twice', async ()
     return first.handle.result();
   });
   expect(result.ok).toBe(true);
-  expect(calls.filter((c) => c.step === 'time')).toHaveLength(1);
+  expect(stepsRun(h)).toEqual(['time@2018-11-05']);
+});
+
+test('staleness by data: a changed code version or day of log_data makes exactly the right partitions stale, and --only-stale rebuilds them', async () => {
+  const h = harness();
+  const lake = openLake(h.config.storage.lake);
+  const raw = openLake(h.config.storage.raw);
+  const range = { start: '2018-11-01', end: '2018-11-04' };
+  const stale = async (codeVersion = FAKE_CODE.hash) =>
+    (await readLakeStatus(lake, raw, { days: daysIn(range), codeVersion })).cells
+      .filter((c) => c.state === 'stale')
+      .map((c) => `${c.asset}/${c.partition}`)
+      .sort();
+  await withWorker(h, {}, () => run(h, { range }));
+  expect(await stale()).toEqual([]);
+
+  // A rebuild of songs that writes the same data leaves songplays up to date.
+  await withWorker(h, {}, () => run(h, { selection: 'songs', range, only: 'all' }));
+  expect(await stale()).toEqual([]);
+  // One that writes other data makes every songplays day that read it stale.
+  await withWorker(h, { dataSalt: 'new catalogue' }, () =>
+    run(h, { selection: 'songs', range, only: 'all' }),
+  );
+  expect(await stale()).toEqual(['songplays/2018-11-01', 'songplays/2018-11-02', 'songplays/2018-11-03']);
+  const n = stepsRun(h).length;
+  await withWorker(h, { dataSalt: 'new catalogue' }, () => run(h, { range, only: 'stale' }));
+  expect(stepsRun(h).slice(n)).toEqual(['songplays@2018-11-01']);
+  expect(await stale()).toEqual([]);
+
+  // One day's log file changes: that day of every asset reading log_data is stale, nothing else.
+  writeFileSync(join(h.rawDir, 'log_data/2018/11/2018-11-02-events.json'), '{"day":"corrected"}\n');
+  expect(await stale()).toEqual(['songplays/2018-11-02', 'time/2018-11-02', 'users/2018-11-02']);
+  const m = stepsRun(h).length;
+  await withWorker(h, { dataSalt: 'new catalogue' }, () => run(h, { range, only: 'stale' }));
+  expect(stepsRun(h).slice(m).sort()).toEqual([
+    'songplays@2018-11-02',
+    'time@2018-11-02',
+    'users@2018-11-02',
+  ]);
+  expect(await stale()).toEqual([]);
+
+  // New code: everything is stale, with the reason.
+  const other = 'abcdefabcdef0002';
+  const cells = (await readLakeStatus(lake, raw, { days: daysIn(range), codeVersion: other })).cells;
+  expect(cells.every((c) => c.state === 'stale')).toBe(true);
+  expect(cells[0]!.reason).toBe(`code changed: built with ${FAKE_CODE.hash}, now ${other}`);
 });
 
 test('invalid workflow input fails the run before any step starts', async () => {
-  const { calls } = await runWith({}, async (_c, taskQueue) => {
-    const run = env.client.workflow.execute(materialize, {
-      taskQueue,
-      workflowId: `bad-${randomUUID()}`,
-      args: [{ selection: 'nope', range: { start: '2018-11-03', end: '2018-11-01' } }],
-    });
-    await expect(run).rejects.toMatchObject({
+  const h = harness();
+  await withWorker(h, {}, async () => {
+    const bad = run(h, { selection: 'nope', range: { start: '2018-11-03', end: '2018-11-01' } });
+    await expect(bad).rejects.toMatchObject({
       cause: { message: expect.stringMatching(/range: the range is empty: end must be after start/) },
     });
   });
-  expect(calls).toHaveLength(0);
+  expect(stepsRun(h)).toHaveLength(0);
 });

@@ -12,10 +12,30 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import { addDays, daysIn, graph, monthRange, monthsBetween, MonthSchema, selectAssets } from '../assets';
-import { materialize } from './materialize';
-import { SA_ASSETS, SA_MONTHS, SA_PARTITION_END, SA_PARTITION_START, SA_RUN_KIND } from './search-attributes';
-import { CodeVersionSchema, type SparkifyActivities } from './types';
+import {
+  addDays,
+  downstreamOf,
+  graph,
+  monthRange,
+  monthsBetween,
+  MonthSchema,
+  selectAssets,
+} from '../assets';
+import { failureSummary, materialize } from './materialize';
+import {
+  SA_ASSETS,
+  SA_FAILED_ASSETS,
+  SA_MONTHS,
+  SA_PARTITION_END,
+  SA_PARTITION_START,
+  SA_RUN_KIND,
+} from './search-attributes';
+import {
+  CodeVersionSchema,
+  PartitionFilterSchema,
+  type MaterializeResult,
+  type SparkifyActivities,
+} from './types';
 
 export const BackfillInputSchema = z
   .object({
@@ -25,7 +45,8 @@ export const BackfillInputSchema = z
     /** month: one materialization per month (one Spark step per asset covers it); day: one per day. */
     per: z.enum(['month', 'day']).default('month'),
     concurrency: z.number().int().min(1).max(100).default(2),
-    only: z.enum(['all', 'missing', 'failed']).default('all'),
+    /** Which partitions to build: not up to date (default), only missing/failed/stale, or all. */
+    only: PartitionFilterSchema.default('outdated'),
     maxParallelSteps: z.number().int().min(1).max(64).default(2),
     stepHeartbeatTimeoutMs: z.number().int().min(1000).optional(),
     /** Continue as new once the history reaches this many events (the hard limit is 51,200). */
@@ -38,7 +59,9 @@ export const BackfillInputSchema = z
         remaining: z.array(z.string()),
         done: z.array(z.string()),
         failed: z.record(z.string(), z.string()),
+        failedAssets: z.array(z.string()),
         skippedByFilter: z.number().int(),
+        dailySelection: z.array(z.string()),
         runs: z.number().int(),
       })
       .strict()
@@ -51,8 +74,9 @@ export type BackfillInput = z.input<typeof BackfillInputSchema>;
 export interface BackfillProgress {
   workflowId: string;
   per: 'month' | 'day';
+  /** Partitions planned: the unpartitioned part (`all`) if it had work, plus the chunks. */
   total: number;
-  /** Partitions left out by --only-missing / --only-failed. */
+  /** Chunks left out because nothing in them needed building (or matched --only-…). */
   skippedByFilter: number;
   done: number;
   failed: Record<string, string>;
@@ -70,14 +94,27 @@ const activities = proxyActivities<SparkifyActivities>({
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 
+export const UNPARTITIONED_CHUNK = 'all';
+
 function rangeOf(partition: string) {
   return partition.length === 7 ? monthRange(partition) : { start: partition, end: addDays(partition, 1) };
 }
 
+/** The per-asset results a failed child carried in its failure, if it got that far. */
+function resultOfFailure(err: unknown): MaterializeResult | undefined {
+  const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.type === 'MaterializationFailed') {
+    return cause.details?.[0] as MaterializeResult | undefined;
+  }
+  return undefined;
+}
+
 /**
- * A backfill is one workflow: it plans its partitions once, runs a materialization per
- * partition as a child (at most `concurrency` at once), and continues as new well before the
- * history limit, carrying what is left. Cancelling it cancels the children and their steps.
+ * A backfill is one workflow. It plans first (planBackfill: each partition's state), builds the
+ * unpartitioned assets once if they need it, then runs a materialization per chunk (month or
+ * day) that has something to build, at most `concurrency` at once, each building only what is
+ * not up to date. It continues as new well before the history limit, carrying what is left;
+ * cancelling it cancels its children and their steps. With any partition failed it ends failed.
  */
 export async function backfill(rawInput: BackfillInput): Promise<BackfillProgress> {
   const parsed = BackfillInputSchema.safeParse(rawInput);
@@ -97,6 +134,14 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
   }
   const { workflowId } = workflowInfo();
   const months = monthsBetween(input.from, input.to);
+  const childOptions = (code: z.infer<typeof CodeVersionSchema>) => ({
+    runKind: 'backfill' as const,
+    code,
+    only: input.only,
+    maxParallelSteps: input.maxParallelSteps,
+    ...(input.stepHeartbeatTimeoutMs ? { stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs } : {}),
+  });
+  const running = new Set<string>();
 
   let carried = input.carried;
   if (carried === undefined) {
@@ -114,29 +159,72 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       per: input.per,
       only: input.only,
     });
-    const all = input.per === 'month' ? months : months.flatMap((m) => daysIn(monthRange(m)));
-    let remaining = all;
-    if (input.only !== 'all') {
-      const states = await activities.partitionStates({ assets: selected, partitions: all });
-      remaining = all.filter((p) =>
-        input.only === 'missing' ? states[p] !== 'materialized' : states[p] === 'failed',
-      );
-    }
     // One code version for the whole backfill, however long it runs and whatever gets deployed.
     const code = await activities.publishSparkCode();
+    const plan = await activities.planBackfill({
+      selection: input.selection,
+      from: input.from,
+      to: input.to,
+      per: input.per,
+      only: input.only,
+      codeVersion: code.hash,
+    });
+    const failed: Record<string, string> = {};
+    const failedAssets = new Set<string>();
+    const done: string[] = [];
+    let dailySelection = selected.filter((a) => graph.specs.get(a)!.partitioning === 'daily');
+    if (plan.unpartitioned) {
+      // Once for the whole backfill, before any day that reads it.
+      const assets = plan.unpartitioned.steps.flatMap((s) => s.assets);
+      running.add(UNPARTITIONED_CHUNK);
+      setHandler(backfillProgressQuery, () => ({
+        workflowId,
+        per: input.per,
+        total: plan.chunks.length + 1,
+        skippedByFilter: plan.skippedChunks,
+        done: 0,
+        failed: {},
+        running: [UNPARTITIONED_CHUNK],
+        pending: plan.chunks.length,
+        runs: 1,
+      }));
+      try {
+        await executeChild(materialize, {
+          workflowId: `${workflowId}-${UNPARTITIONED_CHUNK}`,
+          args: [{ selection: assets.join(','), range: plan.unpartitioned.range, ...childOptions(code) }],
+        });
+        done.push(UNPARTITIONED_CHUNK);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const result = resultOfFailure(err);
+        failed[UNPARTITIONED_CHUNK] = result ? failureSummary(result) : (err as Error).message;
+        const broken = result
+          ? result.assets.filter((a) => a.status === 'failed').map((a) => a.asset)
+          : assets;
+        broken.forEach((a) => failedAssets.add(a));
+        // What reads a table that could not be built waits for a later backfill.
+        const blocked = new Set(broken.flatMap((a) => [...downstreamOf(graph, a)]));
+        dailySelection = dailySelection.filter((a) => !blocked.has(a));
+      } finally {
+        running.delete(UNPARTITIONED_CHUNK);
+      }
+    }
+    const chunks = dailySelection.length > 0 ? plan.chunks.map((c) => c.partition) : [];
     carried = {
       code,
-      total: all.length,
-      remaining,
-      done: [],
-      failed: {},
-      skippedByFilter: all.length - remaining.length,
+      total: chunks.length + (plan.unpartitioned ? 1 : 0),
+      remaining: chunks,
+      done,
+      failed,
+      failedAssets: [...failedAssets],
+      skippedByFilter: plan.skippedChunks + (plan.chunks.length - chunks.length),
+      dailySelection,
       runs: 1,
     };
   }
   const state = carried;
+  const failedAssets = new Set(state.failedAssets);
   const queue = [...state.remaining];
-  const running = new Set<string>();
   const progress = (): BackfillProgress => ({
     workflowId,
     per: input.per,
@@ -157,30 +245,27 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
 
   const runPartition = async (partition: string): Promise<void> => {
     try {
-      const result = await executeChild(materialize, {
+      await executeChild(materialize, {
         workflowId: `${workflowId}-${partition}`,
         args: [
           {
-            selection: input.selection,
+            selection: state.dailySelection.join(','),
             range: rangeOf(partition),
-            runKind: 'backfill',
-            code: state.code,
-            maxParallelSteps: input.maxParallelSteps,
-            ...(input.stepHeartbeatTimeoutMs ? { stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs } : {}),
+            ...childOptions(state.code),
           },
         ],
       });
-      if (result.ok) state.done.push(partition);
-      else {
-        const bad = result.assets.filter((a) => a.status === 'failed' || a.status === 'skipped');
-        state.failed[partition] = bad
-          .map((a) => `${a.asset}: ${a.status}${a.reason ? ` (${a.reason})` : ''}`)
-          .join('; ');
-      }
+      state.done.push(partition);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const cause = err instanceof ChildWorkflowFailure ? (err.cause ?? err) : err;
-      state.failed[partition] = cause instanceof Error ? cause.message : String(cause);
+      const result = resultOfFailure(err);
+      if (result) {
+        state.failed[partition] = failureSummary(result);
+        result.assets.filter((a) => a.status === 'failed').forEach((a) => failedAssets.add(a.asset));
+      } else {
+        const cause = err instanceof ChildWorkflowFailure ? (err.cause ?? err) : err;
+        state.failed[partition] = cause instanceof Error ? cause.message : String(cause);
+      }
     }
   };
 
@@ -199,14 +284,38 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       );
     }
     if (inFlight.size === 0) break;
-    await Promise.race(inFlight.values());
+    try {
+      await Promise.race(inFlight.values());
+    } catch (err) {
+      // Cancelled: let every running child finish cancelling (and its steps with it) first, so
+      // none is left to be terminated when this workflow closes.
+      await Promise.allSettled(inFlight.values());
+      throw err;
+    }
   }
 
   if (queue.length > 0) {
     await continueAsNew<typeof backfill>({
       ...input,
-      carried: { ...state, remaining: queue, runs: state.runs + 1 },
+      carried: { ...state, remaining: queue, failedAssets: [...failedAssets], runs: state.runs + 1 },
     });
   }
-  return progress();
+  const final = progress();
+  const failures = Object.entries(final.failed);
+  if (failures.length > 0) {
+    upsertSearchAttributes([{ key: SA_FAILED_ASSETS, value: [...failedAssets].sort() }]);
+    throw ApplicationFailure.create({
+      type: 'BackfillFailed',
+      message:
+        `${failures.length} of ${final.total} partitions failed: ` +
+        failures
+          .slice(0, 5)
+          .map(([p, why]) => `${p}: ${why}`)
+          .join('; ') +
+        (failures.length > 5 ? '; …' : ''),
+      nonRetryable: true,
+      details: [final],
+    });
+  }
+  return final;
 }

@@ -17,7 +17,7 @@ export interface DailyInput {
 /**
  * What the daily schedule starts: the previous UTC day relative to the schedule's nominal time
  * (not the clock), so a late, caught-up or backfilled run processes the day it stands for.
- * song_data-derived assets are rebuilt only when song_data changed.
+ * Like every run, it builds only what is not up to date: songs and artists when song_data changed.
  */
 export async function daily(input: DailyInput): Promise<MaterializeResult> {
   const nominal = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
@@ -32,7 +32,6 @@ export async function daily(input: DailyInput): Promise<MaterializeResult> {
     selection: input.selection,
     range: { start: day, end: addDays(day, 1) },
     runKind: 'schedule',
-    skipUnchanged: true,
     maxParallelSteps: input.maxParallelSteps,
     stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs,
   });

@@ -2,3 +2,4 @@
 export { materialize, progressQuery } from './materialize';
 export { daily } from './daily';
 export { backfill, backfillProgressQuery, type BackfillInput } from './backfill';
+export { lease, leaseStateQuery } from './lease';

@@ -2,7 +2,10 @@ import {
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  condition,
   defineQuery,
+  getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -10,8 +13,26 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { blockedBy, graph, monthsOf, planSteps, selectAssets, type StepPlan } from '../assets';
-import { SA_ASSETS, SA_MONTHS, SA_PARTITION_END, SA_PARTITION_START, SA_RUN_KIND } from './search-attributes';
+import {
+  blockedBy,
+  describeRange,
+  graph,
+  monthsOf,
+  planSteps,
+  selectAssets,
+  stepLease,
+  type DayRange,
+  type StepPlan,
+} from '../assets';
+import { leaseGrantedSignal, releaseLeaseSignal } from './lease';
+import {
+  SA_ASSETS,
+  SA_FAILED_ASSETS,
+  SA_MONTHS,
+  SA_PARTITION_END,
+  SA_PARTITION_START,
+  SA_RUN_KIND,
+} from './search-attributes';
 import {
   MaterializeInputSchema,
   type AssetResult,
@@ -43,18 +64,27 @@ const sparkActivities = (heartbeatTimeoutMs: number) =>
       backoffCoefficient: 2,
       maximumInterval: '10 minutes',
       maximumAttempts: 4,
-      nonRetryableErrorTypes: ['DataCheckFailed', 'InvalidJobArguments', 'InvalidStepInput'],
+      nonRetryableErrorTypes: [
+        'DataCheckFailed',
+        'InvalidJobArguments',
+        'InvalidStepInput',
+        'JobFailedPermanently',
+      ],
     },
   });
 
-function failureOf(err: unknown): { reason: string; logFile?: string; stepId?: string } {
+/** A lease is held for the whole of a step (lookup, every range, bookkeeping); this bounds it. */
+const LEASE_TTL_MS = 26 * 3_600_000;
+
+function failureOf(err: unknown): { reason: string; logFile?: string; stepId?: string; stagingUri?: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
-    const detail = (cause.details?.[0] ?? {}) as { logFile?: string; stepId?: string };
+    const detail = (cause.details?.[0] ?? {}) as { logFile?: string; stepId?: string; stagingUri?: string };
     return {
-      reason: `${cause.type ?? 'Error'}: ${cause.message}`,
+      reason: cause.message,
       logFile: detail.logFile,
       stepId: detail.stepId,
+      stagingUri: detail.stagingUri,
     };
   }
   return { reason: cause instanceof Error ? cause.message : String(cause) };
@@ -77,14 +107,23 @@ function validateInput(rawInput: unknown) {
   }
 }
 
+/** One line per asset that did not materialize: what a person reads first. */
+export function failureSummary(result: MaterializeResult): string {
+  const bad = result.assets.filter((a) => a.status === 'failed' || a.status === 'skipped');
+  return bad.map((a) => `${a.asset} ${a.status}: ${a.reason ?? 'no reason given'}`).join('; ');
+}
+
 /**
  * Materializes a selection of assets for a range of UTC days: steps in dependency order,
  * independent steps in parallel up to a bound; a failed step skips what depends on it while
- * unrelated steps go on. Deterministic: every decision comes from the input and activity results.
+ * unrelated steps go on. Each step holds the lease on what it writes, then builds only the
+ * partitions that are not up to date (or those `only` asks for). A run with any asset failed or
+ * skipped ends as a failed workflow, its per-asset results in the failure's details.
+ * Deterministic: every decision comes from the input, activity results and signals.
  */
 export async function materialize(rawInput: MaterializeInput): Promise<MaterializeResult> {
   const { input, selected } = validateInput(rawInput);
-  const { workflowId, firstExecutionRunId } = workflowInfo();
+  const { workflowId, runId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
   const spark = sparkActivities(input.stepHeartbeatTimeoutMs);
 
@@ -95,7 +134,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     { key: SA_PARTITION_END, value: input.range.end },
     { key: SA_RUN_KIND, value: input.runKind },
   ]);
-  upsertMemo({ selection: input.selection, assets: selected, range: input.range });
+  upsertMemo({ selection: input.selection, assets: selected, range: input.range, only: input.only });
 
   const results = new Map<string, AssetResult>(
     steps.flatMap((s) =>
@@ -111,10 +150,12 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       selection: input.selection,
       codeVersion: code?.hash ?? null,
       assets,
-      ok: assets.every((r) => r.status === 'materialized' || r.status === 'up_to_date'),
+      ok: assets.every((r) => ['materialized', 'up_to_date', 'filtered'].includes(r.status)),
     };
   };
   setHandler(progressQuery, snapshot);
+  const granted = new Set<string>();
+  setHandler(leaseGrantedSignal, ({ requestId }) => void granted.add(requestId));
 
   // Pinned once per run: a retry after a deploy runs the code this run started with.
   code ??= await bookkeeping.publishSparkCode();
@@ -124,63 +165,131 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     for (const a of assets) results.set(a, { ...results.get(a)!, ...patch });
   };
 
-  const runStep = async (step: StepPlan): Promise<void> => {
-    let sourceFingerprint: string | undefined;
-    if (graph.specs.get(step.assets[0]!)!.source === 'song_data') {
-      // The fingerprint is taken before the step reads song_data, so a change made while it
-      // runs is seen by the next run rather than lost.
-      const answer = await bookkeeping.checkSongDataUnchanged({ assets: [...step.assets] });
-      sourceFingerprint = answer.fingerprint;
-      if (input.skipUnchanged && step.assets.every((a) => answer.upToDate.includes(a))) {
+  /** Runs `fn` holding the step's lease: serialised with every other run writing the same state. */
+  const withLease = async (step: StepPlan, fn: () => Promise<void>): Promise<void> => {
+    const { key, wholeTable } = stepLease(graph, step.key);
+    const range: DayRange | null = wholeTable ? null : input.range;
+    const requestId = `${workflowId}/${runId}/${step.key}`;
+    const label = `${step.key} ${range ? describeRange(range) : 'whole table'} (${workflowId})`;
+    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease({
+      key,
+      requestId,
+      holder: { workflowId, runId },
+      range,
+      ttlMs: LEASE_TTL_MS,
+      label,
+    });
+    try {
+      if (!granted.has(requestId)) {
         setStatus(step.assets, {
-          status: 'up_to_date',
-          reason: 'song_data unchanged since the last materialization',
+          status: 'waiting',
+          reason: heldBy.length > 0 ? `waiting for ${heldBy.join(', ')}` : 'waiting for its lease',
         });
-        return;
+        await condition(() => granted.has(requestId));
       }
+      setStatus(step.assets, { status: 'running', reason: undefined });
+      await fn();
+    } finally {
+      await CancellationScope.nonCancellable(async () => {
+        try {
+          await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
+        } catch {
+          // The lease workflow released it already (its holder check, or its time ran out).
+        }
+      });
     }
-    setStatus(step.assets, { status: 'running' });
+  };
+
+  const runStep = async (step: StepPlan): Promise<void> => {
     const which = {
       workflowId,
       runKind: input.runKind,
       stepKey: step.key,
       assets: [...step.assets],
-      range: input.range,
       code: pinned,
     };
     try {
-      const outcome = await spark.runStep({
-        stepKey: step.key,
-        assets: [...step.assets],
-        range: input.range,
-        code: pinned,
-        runTag: `${workflowId}/${firstExecutionRunId}`,
+      await withLease(step, async () => {
+        // Decided only now, holding the lease: another run may have just built these partitions.
+        const prepared = await bookkeeping.prepareStep({
+          stepKey: step.key,
+          assets: [...step.assets],
+          range: input.range,
+          codeVersion: pinned.hash,
+          only: input.only,
+        });
+        if (prepared.runRanges.length === 0) {
+          const fresh = input.only === 'outdated' || input.only === 'all';
+          setStatus(step.assets, {
+            status: fresh ? 'up_to_date' : 'filtered',
+            upToDate: prepared.untouched,
+            reason: fresh
+              ? 'unchanged since its last materialization (same code, inputs and upstream data)'
+              : `no partition is ${input.only}`,
+          });
+          return;
+        }
+        setStatus(step.assets, {
+          ranges: prepared.runRanges,
+          upToDate: prepared.untouched,
+          reason: prepared.reasons.join('; ') || undefined,
+        });
+        for (const range of prepared.runRanges) {
+          try {
+            const outcome = await spark.runStep({
+              stepKey: step.key,
+              assets: [...step.assets],
+              range,
+              code: pinned,
+              runTag: `${workflowId}/${firstExecutionRunId}`,
+            });
+            setStatus(step.assets, { stepId: outcome.stepId });
+            const recorded = await bookkeeping.recordMaterialization({
+              ...which,
+              range,
+              outcome,
+              prepared: { inputs: prepared.inputs, upstream: prepared.upstream },
+            });
+            for (const r of recorded) {
+              const before = results.get(r.asset)!;
+              results.set(r.asset, {
+                ...r,
+                ranges: before.ranges,
+                upToDate: before.upToDate,
+                rows: (before.status === 'materialized' ? (before.rows ?? 0) : 0) + (r.rows ?? 0),
+                reason: before.reason,
+              });
+            }
+          } catch (err) {
+            if (isCancellation(err)) throw err;
+            const failure = failureOf(err);
+            setStatus(step.assets, { status: 'failed', ...failure });
+            await bookkeeping.recordFailure({ ...which, range, ...failure });
+            return;
+          }
+        }
       });
-      setStatus(step.assets, { stepId: outcome.stepId });
-      const recorded = await bookkeeping.recordMaterialization({ ...which, outcome, sourceFingerprint });
-      for (const r of recorded) results.set(r.asset, r);
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const failure = failureOf(err);
-      setStatus(step.assets, { status: 'failed', ...failure });
-      await bookkeeping.recordFailure({ ...which, ...failure });
+      setStatus(step.assets, { status: 'failed', ...failureOf(err) });
     }
   };
 
-  const done = (s: StepPlan) =>
+  const finished = (s: StepPlan) =>
     s.assets.every((a) =>
-      ['materialized', 'up_to_date', 'failed', 'skipped'].includes(results.get(a)!.status),
+      ['materialized', 'up_to_date', 'filtered', 'failed', 'skipped'].includes(results.get(a)!.status),
     );
   const succeeded = (key: string) =>
     steps
       .find((s) => s.key === key)!
-      .assets.every((a) => ['materialized', 'up_to_date'].includes(results.get(a)!.status));
+      .assets.every((a) => ['materialized', 'up_to_date', 'filtered'].includes(results.get(a)!.status));
 
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
   for (;;) {
     for (const step of steps) {
-      if (started.has(step.key) || !step.deps.every((d) => done(steps.find((s) => s.key === d)!))) continue;
+      if (started.has(step.key) || !step.deps.every((d) => finished(steps.find((s) => s.key === d)!)))
+        continue;
       const failedDep = step.deps.find((d) => !succeeded(d));
       if (failedDep !== undefined) {
         started.add(step.key);
@@ -215,5 +324,17 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
         results.set(blocked, { ...b, reason: `upstream ${r.asset} failed: ${r.reason}` });
     }
   }
-  return snapshot();
+  const result = snapshot();
+  if (!result.ok) {
+    const failed = result.assets.filter((a) => a.status === 'failed' || a.status === 'skipped');
+    upsertSearchAttributes([{ key: SA_FAILED_ASSETS, value: failed.map((a) => a.asset) }]);
+    // Failed, not Completed: the Web UI shows it red and ExecutionStatus = 'Failed' finds it.
+    throw ApplicationFailure.create({
+      type: 'MaterializationFailed',
+      message: failureSummary(result),
+      nonRetryable: true,
+      details: [result],
+    });
+  }
+  return result;
 }

@@ -13,8 +13,20 @@ export const SA_PARTITION_START = defineSearchAttributeKey(
 );
 export const SA_PARTITION_END = defineSearchAttributeKey('SparkifyPartitionEnd', SearchAttributeType.KEYWORD);
 export const SA_RUN_KIND = defineSearchAttributeKey('SparkifyRunKind', SearchAttributeType.KEYWORD);
+/** Set on a run that failed: the assets that failed or were skipped (`SparkifyFailedAssets = 'users'`). */
+export const SA_FAILED_ASSETS = defineSearchAttributeKey(
+  'SparkifyFailedAssets',
+  SearchAttributeType.KEYWORD_LIST,
+);
 
-export const SEARCH_ATTRIBUTES = [SA_ASSETS, SA_MONTHS, SA_PARTITION_START, SA_PARTITION_END, SA_RUN_KIND];
+export const SEARCH_ATTRIBUTES = [
+  SA_ASSETS,
+  SA_MONTHS,
+  SA_PARTITION_START,
+  SA_PARTITION_END,
+  SA_RUN_KIND,
+  SA_FAILED_ASSETS,
+];
 
 /** `Name=Type` as the Temporal CLI's --search-attribute flag takes it. */
 export function searchAttributeFlags(): string[] {

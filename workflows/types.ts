@@ -1,10 +1,20 @@
 import { z } from 'zod';
 import { DayRangeSchema, type DayRange } from '../assets/partitions';
+import type { InputFingerprints } from '../lake/fingerprints';
+import type { PartitionFilter, PartitionState } from '../lake/freshness';
+import type { BackfillPlan } from '../lake/plan';
+import type { LeaseHolder, LeaseRequest } from './lease';
 
 /** Shapes that cross the workflow boundary. zod validates them where they enter. */
 
 export const RunKindSchema = z.enum(['manual', 'schedule', 'backfill']);
 export type RunKind = z.infer<typeof RunKindSchema>;
+
+/**
+ * Which partitions a run acts on. `outdated` (the default): whatever is not up to date — missing,
+ * failed or stale; `all` rebuilds everything asked for (`--force`).
+ */
+export const PartitionFilterSchema = z.enum(['outdated', 'missing', 'failed', 'stale', 'all']);
 
 export const CodeVersionSchema = z
   .object({
@@ -24,29 +34,48 @@ export const MaterializeInputSchema = z
     maxParallelSteps: z.number().int().min(1).max(64).default(2),
     /** Pinned code, e.g. from a parent backfill, so all its months run the same code. */
     code: CodeVersionSchema.optional(),
-    /** Skip song_data-derived assets whose input has not changed since their last materialization. */
-    skipUnchanged: z.boolean().default(false),
+    only: PartitionFilterSchema.default('outdated'),
     /** How long a step activity may go without a heartbeat before another worker takes over. */
     stepHeartbeatTimeoutMs: z.number().int().min(1000).default(120_000),
   })
   .strict();
 export type MaterializeInput = z.input<typeof MaterializeInputSchema>;
 
-export type AssetStatus = 'pending' | 'running' | 'materialized' | 'up_to_date' | 'failed' | 'skipped';
+export type AssetStatus =
+  | 'pending'
+  /** Waiting for the lease on what its step writes (another run is writing it). */
+  | 'waiting'
+  | 'running'
+  | 'materialized'
+  /** Nothing to do: every partition asked for is up to date. */
+  | 'up_to_date'
+  /** Nothing to do: no partition matched the run's filter (e.g. --only-failed). */
+  | 'filtered'
+  | 'failed'
+  /** Not run because something it depends on did not materialize. */
+  | 'skipped';
 
 export interface AssetResult {
   asset: string;
   status: AssetStatus;
   step: string;
-  /** Why it failed or was skipped. */
+  /** Why it failed, was skipped or had nothing to do; the job's own explanation first. */
   reason?: string;
   logFile?: string;
   stepId?: string;
+  /** Where the output of a step whose checks failed was kept. */
+  stagingUri?: string;
+  /** The day ranges this run built (several when the days to rebuild are not contiguous). */
+  ranges?: DayRange[];
+  /** Partitions asked for that were already up to date (or left out by the filter). */
+  upToDate?: number;
   rows?: number;
   rowsPerDay?: Record<string, number> | null;
   quarantined?: Record<string, number>;
   durationS?: number;
   codeVersion?: string;
+  /** Non-blocking checks that failed. */
+  warnings?: string[];
 }
 
 export interface MaterializeResult {
@@ -72,6 +101,32 @@ export interface RunStepOutcome {
   adopted: boolean;
   reportUri: string;
   logFile?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export interface PrepareStepInput {
+  stepKey: string;
+  assets: string[];
+  range: DayRange;
+  codeVersion: string;
+  only: PartitionFilter;
+}
+
+/** What a step must do, decided while holding its lease, and what it will read. */
+export interface PreparedStep {
+  /** The ranges to build; empty when nothing is to be done. */
+  runRanges: DayRange[];
+  /** Partitions asked for, by state (of the step's assets). */
+  states: Partial<Record<PartitionState, number>>;
+  /** Partitions left alone because they are up to date or outside the filter. */
+  untouched: number;
+  /** A few reasons why partitions are being rebuilt, for people. */
+  reasons: string[];
+  /** Fingerprints of the raw inputs, taken before the step reads them. */
+  inputs: InputFingerprints;
+  /** Per partition of the step's assets: the upstream data versions it will read. */
+  upstream: Record<string, Record<string, Record<string, string>>>;
 }
 
 /** Which step of which run, for the manifests. */
@@ -86,41 +141,40 @@ interface StepRecordBase {
 
 export interface RecordInput extends StepRecordBase {
   outcome: RunStepOutcome;
-  /** song_data fingerprint seen before the step ran (for change detection). */
-  sourceFingerprint?: string;
+  prepared: Pick<PreparedStep, 'inputs' | 'upstream'>;
 }
 
 export interface RecordFailureInput extends StepRecordBase {
   reason: string;
   logFile?: string;
   stepId?: string;
+  stagingUri?: string;
 }
 
-export interface UpToDateCheck {
-  assets: string[];
+export interface LeaseRequestInput extends Omit<LeaseRequest, 'requestId'> {
+  requestId: string;
+  key: string;
 }
 
-export interface UpToDateAnswer {
-  fingerprint: string;
-  /** Assets whose last successful materialization saw the same fingerprint. */
-  upToDate: string[];
-}
-
-export type PartitionState = 'materialized' | 'failed' | 'missing' | 'stale';
-
-export interface PartitionStatesInput {
-  assets: string[];
-  /** Backfill partitions: months (YYYY-MM) or days (YYYY-MM-DD). */
-  partitions: string[];
+export interface PlanBackfillInput {
+  selection: string;
+  from: string;
+  to: string;
+  per: 'month' | 'day';
+  only: PartitionFilter;
+  codeVersion: string;
 }
 
 /** The activities the workflows call; activities/index.ts implements them. */
 export interface SparkifyActivities {
   publishSparkCode(): Promise<CodeVersion>;
+  prepareStep(input: PrepareStepInput): Promise<PreparedStep>;
   runStep(input: RunStepInput): Promise<RunStepOutcome>;
   recordMaterialization(input: RecordInput): Promise<AssetResult[]>;
   recordFailure(input: RecordFailureInput): Promise<void>;
-  checkSongDataUnchanged(input: UpToDateCheck): Promise<UpToDateAnswer>;
-  /** The state of each backfill partition, from the manifests: the worst of its cells. */
-  partitionStates(input: PartitionStatesInput): Promise<Record<string, PartitionState>>;
+  /** Asks for a lease (starting the lease workflow if needed); the grant comes by signal. */
+  requestLease(input: LeaseRequestInput): Promise<{ leaseWorkflowId: string; heldBy: string[] }>;
+  /** Of the given workflow runs, those that are no longer running (`<workflowId>/<runId>`). */
+  closedWorkflows(input: { holders: LeaseHolder[] }): Promise<string[]>;
+  planBackfill(input: PlanBackfillInput): Promise<BackfillPlan>;
 }

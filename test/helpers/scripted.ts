@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import {
   ApplicationFailure,
@@ -6,7 +7,8 @@ import {
   sleep as activitySleep,
 } from '@temporalio/activity';
 import { createActivities } from '../../activities';
-import type { Lake } from '../../lake/store';
+import { openLake, type Lake } from '../../lake/store';
+import type { JobReport } from '../../lake/report';
 import { daysIn, graph } from '../../assets';
 import type { Config } from '../../config/config';
 import type { CodeVersion, RunStepInput, SparkifyActivities } from '../../workflows/types';
@@ -21,28 +23,85 @@ export interface StepScript {
   durationMs?: number;
   /** Steps (by `<stepKey>@<range start>`) that fail for good. */
   fail?: string[];
+  /** Steps whose blocking check fails (a DataCheckFailed with the job's message). */
+  failChecks?: string[];
   /**
    * A file standing in for EMR: a step that completed is recorded there, and a later attempt
    * adopts it instead of running it again — the property the real EMR activity provides.
    */
   ledger?: string;
-  /** A file that records when steps start and when they are cancelled. */
+  /** A file that records when steps start, end and are cancelled (with epoch ms). */
   events?: string;
+  /** The code version publishSparkCode returns (default FAKE_CODE). */
+  code?: CodeVersion;
+  /** Mixed into every data version: a different salt is different data. */
+  dataSalt?: string;
 }
 
 export const stepLabel = (i: Pick<RunStepInput, 'stepKey' | 'range'>) => `${i.stepKey}@${i.range.start}`;
 
+function version(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 16);
+}
+
+/** A well-formed job report (report_version 2) for a step that built `input`'s assets. */
+export function scriptedReport(input: RunStepInput, salt = ''): JobReport {
+  const days = daysIn(input.range);
+  const now = new Date().toISOString();
+  const assets = Object.fromEntries(
+    input.assets.map((a) => {
+      const daily = graph.specs.get(a)!.partitioning === 'daily';
+      return [
+        a,
+        {
+          rows: daily ? days.length * 10 : 10,
+          rows_per_day: daily ? Object.fromEntries(days.map((d) => [d, 10])) : null,
+          table_rows: daily ? null : 10,
+          data_version: daily ? null : version(a, salt),
+          data_versions: daily ? Object.fromEntries(days.map((d) => [d, version(a, d, salt)])) : null,
+          quarantined: {},
+          quarantine: { rows: 0, location: null },
+          duplicates_dropped: 0,
+          input_files: 1,
+          duration_s: 0.01,
+          checks: [],
+          details: {},
+        },
+      ];
+    }),
+  );
+  return {
+    report_version: 2,
+    status: 'succeeded',
+    published: true,
+    staging: null,
+    spark_version: 'scripted',
+    started_at: now,
+    finished_at: now,
+    duration_s: 0.01,
+    args: { assets: input.assets, raw: '', lake: '', start: input.range.start, end: input.range.end },
+    quarantine: { rows: 0, by_reason: {}, location: null },
+    assets,
+    failed_checks: [],
+    warnings: [],
+    error: null,
+  };
+}
+
 /**
- * The real activities (manifests, change detection, partition states) with the Spark step
- * replaced by a scripted one that writes a well-formed job report, so workflows can be tested
- * in seconds without Spark.
+ * The real activities (leases, manifests, freshness, plans) with the Spark step replaced by a
+ * scripted one that writes a well-formed job report, so workflows can be tested in seconds
+ * without Spark.
  */
 export function scriptedActivities(config: Config, lake: Lake, script: StepScript = {}): SparkifyActivities {
-  const real = createActivities(config, { lake });
+  const real = createActivities(config, { lake, raw: openLake(config.storage.raw) });
+  const event = (what: string, label: string) => {
+    if (script.events) appendFileSync(script.events, `${what} ${label} ${Date.now()}\n`);
+  };
   return {
     ...real,
     async publishSparkCode() {
-      return FAKE_CODE;
+      return script.code ?? FAKE_CODE;
     },
     async runStep(input) {
       const label = stepLabel(input);
@@ -52,7 +111,7 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
       if (done.includes(label))
         return { stepId: `s-${label}`, adopted: true, reportUri: lake.uriOf(reportKey) };
       const end = Date.now() + (script.durationMs ?? 50);
-      if (script.events) appendFileSync(script.events, `started ${label}\n`);
+      event('started', label);
       try {
         while (Date.now() < end) {
           heartbeat();
@@ -60,45 +119,27 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
         }
       } catch (err) {
         // Where the real activity sends CancelSteps to EMR.
-        if (script.events && err instanceof CancelledFailure)
-          appendFileSync(script.events, `cancelled ${label}\n`);
+        if (err instanceof CancelledFailure) event('cancelled', label);
         throw err;
       }
+      event('ended', label);
       if (script.fail?.includes(label)) {
-        // Like a failed data check: retrying would not help, so the run reports it at once.
-        throw ApplicationFailure.nonRetryable(`scripted failure of ${label}`, 'DataCheckFailed');
+        throw ApplicationFailure.create({
+          type: 'EmrStepFailed',
+          message: `scripted failure of ${label} — EMR step s-${label} FAILED, log file:///logs/${label}/stderr`,
+          nonRetryable: true,
+          details: [{ stepId: `s-${label}`, logFile: `file:///logs/${label}/stderr` }],
+        });
       }
-      const days = daysIn(input.range);
-      const assets = Object.fromEntries(
-        input.assets.map((a) => {
-          const daily = graph.specs.get(a)!.partitioning === 'daily';
-          return [
-            a,
-            {
-              rows: daily ? days.length * 10 : 10,
-              rows_per_day: daily ? Object.fromEntries(days.map((d) => [d, 10])) : null,
-              quarantined: {},
-              duplicates_dropped: 0,
-              input_files: 1,
-              duration_s: 0.01,
-              checks: [],
-            },
-          ];
-        }),
-      );
-      await lake.write(
-        reportKey,
-        JSON.stringify({
-          report_version: 1,
-          status: 'succeeded',
-          spark_version: 'scripted',
-          started_at: new Date().toISOString(),
-          finished_at: new Date().toISOString(),
-          duration_s: 0.01,
-          assets,
-          failed_checks: [],
-        }),
-      );
+      if (script.failChecks?.includes(label)) {
+        throw ApplicationFailure.create({
+          type: 'DataCheckFailed',
+          message: `users table missing: materialize users for these days first (songplays.user_id in users: 73 failing rows) — EMR step s-${label} FAILED`,
+          nonRetryable: true,
+          details: [{ stepId: `s-${label}`, stagingUri: `file:///lake/_staging/${label}` }],
+        });
+      }
+      await lake.write(reportKey, JSON.stringify(scriptedReport(input, script.dataSalt)));
       if (script.ledger) appendFileSync(script.ledger, `${label}\n`);
       return { stepId: `s-${label}`, adopted: false, reportUri: lake.uriOf(reportKey) };
     },

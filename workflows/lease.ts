@@ -1,0 +1,185 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { DayRange } from '../assets/partitions';
+import type { SparkifyActivities } from './types';
+
+/**
+ * A lease on what one step writes, e.g. users' state or some days of songplays: one workflow per
+ * step and lake holds the grants. A run asks for the lease (by signal, through the requestLease
+ * activity, which starts this workflow if it is not running), waits for the `leaseGranted`
+ * signal, writes, and releases. Grants are first come, first served: a request is granted when it
+ * overlaps no held lease and no earlier request still waiting, so a whole-table request is never
+ * starved by a stream of small ones.
+ *
+ * Durable like any workflow: grants survive a killed worker and a restarted server. A lease ends
+ * when its holder releases it, when its time is up, or when its holder's workflow is found closed
+ * (terminated, timed out) by a periodic check.
+ */
+
+export interface LeaseHolder {
+  workflowId: string;
+  runId: string;
+}
+
+export interface LeaseRequest {
+  requestId: string;
+  holder: LeaseHolder;
+  /** The days written; null for the whole table. */
+  range: DayRange | null;
+  /** Upper bound on holding it: the step's own timeout and some. */
+  ttlMs: number;
+  /** For people: what the holder is doing, e.g. `users 2018-11-01..2018-11-30 (materialize-all-…)`. */
+  label: string;
+}
+
+export interface LeaseGrant extends LeaseRequest {
+  grantedAt: number;
+  expiresAt: number;
+}
+
+export interface LeaseState {
+  key: string;
+  held: LeaseGrant[];
+  waiting: (LeaseRequest & { requestedAt: number })[];
+}
+
+export interface LeaseInput {
+  key: string;
+  /** Carried across continue-as-new. */
+  state?: Omit<LeaseState, 'key'>;
+  /** How often to look for holders whose workflow has closed. */
+  livenessCheckMs?: number;
+  /** An idle lease workflow ends after this long; the next request starts a new one. */
+  idleMs?: number;
+}
+
+export const acquireLeaseSignal = defineSignal<[LeaseRequest]>('acquireLease');
+export const releaseLeaseSignal = defineSignal<[{ requestId: string }]>('releaseLease');
+/** Sent to the holder's workflow when its request is granted. */
+export const leaseGrantedSignal = defineSignal<[{ requestId: string; key: string }]>('leaseGranted');
+export const leaseStateQuery = defineQuery<LeaseState>('leaseState');
+
+const checks = proxyActivities<Pick<SparkifyActivities, 'closedWorkflows'>>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
+export function rangesOverlap(a: DayRange | null, b: DayRange | null): boolean {
+  if (a === null || b === null) return true;
+  return a.start < b.end && b.start < a.end;
+}
+
+export async function lease(input: LeaseInput): Promise<void> {
+  const held: LeaseGrant[] = [...(input.state?.held ?? [])];
+  const waiting: LeaseState['waiting'] = [...(input.state?.waiting ?? [])];
+  const livenessMs = input.livenessCheckMs ?? 60_000;
+  const idleMs = input.idleMs ?? 10 * 60_000;
+  let changed = true;
+
+  const known = (id: string) =>
+    held.some((g) => g.requestId === id) || waiting.some((w) => w.requestId === id);
+  setHandler(acquireLeaseSignal, (req) => {
+    // The requesting activity may be retried: the same request id is one request.
+    if (!known(req.requestId)) waiting.push({ ...req, requestedAt: Date.now() });
+    changed = true;
+  });
+  setHandler(releaseLeaseSignal, ({ requestId }) => {
+    const h = held.findIndex((g) => g.requestId === requestId);
+    if (h >= 0) held.splice(h, 1);
+    const w = waiting.findIndex((r) => r.requestId === requestId);
+    if (w >= 0) waiting.splice(w, 1);
+    changed = true;
+  });
+  setHandler(leaseStateQuery, () => ({ key: input.key, held, waiting }));
+
+  const drop = (requestId: string, why: string) => {
+    const i = held.findIndex((g) => g.requestId === requestId);
+    if (i < 0) return;
+    log.warn(`lease ${input.key}: releasing ${held[i]!.label} (${why})`);
+    held.splice(i, 1);
+  };
+
+  for (;;) {
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > 4_000) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof lease>({ ...input, state: { held, waiting } });
+    }
+    // Grant, in order, whatever conflicts with nothing held and nothing asked for earlier.
+    const granted: LeaseGrant[] = [];
+    for (let i = 0; i < waiting.length;) {
+      const req = waiting[i]!;
+      const blocked =
+        held.some((g) => rangesOverlap(g.range, req.range)) ||
+        waiting.slice(0, i).some((earlier) => rangesOverlap(earlier.range, req.range));
+      if (blocked) {
+        i++;
+        continue;
+      }
+      waiting.splice(i, 1);
+      const now = Date.now();
+      const grant: LeaseGrant = {
+        requestId: req.requestId,
+        holder: req.holder,
+        range: req.range,
+        ttlMs: req.ttlMs,
+        label: req.label,
+        grantedAt: now,
+        expiresAt: now + req.ttlMs,
+      };
+      held.push(grant);
+      granted.push(grant);
+    }
+    await Promise.all(
+      granted.map(async (g) => {
+        try {
+          await getExternalWorkflowHandle(g.holder.workflowId, g.holder.runId).signal(leaseGrantedSignal, {
+            requestId: g.requestId,
+            key: input.key,
+          });
+        } catch (err) {
+          // The holder is gone (closed or reset): nobody will use or release this grant.
+          drop(g.requestId, `its workflow could not be told: ${(err as Error).message}`);
+          changed = true;
+        }
+      }),
+    );
+    if (changed) {
+      changed = false;
+      continue;
+    }
+
+    if (held.length === 0 && waiting.length === 0) {
+      if (!(await condition(() => changed, idleMs))) {
+        await condition(allHandlersFinished);
+        if (!changed) return;
+      }
+      continue;
+    }
+
+    const now = Date.now();
+    const nextExpiry = Math.min(...held.map((g) => g.expiresAt), now + livenessMs);
+    if (await condition(() => changed, Math.max(1, nextExpiry - now))) continue;
+
+    for (const g of [...held])
+      if (g.expiresAt <= Date.now()) drop(g.requestId, `held past its ${g.ttlMs} ms`);
+    if (held.length > 0) {
+      const closed = new Set(await checks.closedWorkflows({ holders: held.map((g) => g.holder) }));
+      for (const g of [...held]) {
+        if (closed.has(`${g.holder.workflowId}/${g.holder.runId}`))
+          drop(g.requestId, 'its workflow has closed');
+      }
+    }
+    changed = true;
+  }
+}
