@@ -74,6 +74,8 @@ export const ConfigSchema = z
       address: text().default('127.0.0.1:7233'),
       namespace: text().default('default'),
       taskQueue: text().default('sparkify-lake'),
+      /** How long the CLI's client keeps trying to reach the server before it gives up. */
+      connectTimeoutMs: wholeNumber(100).default(10_000),
       tls: flag().default(false),
       tlsServerName: optionalText(),
       tlsCaPath: optionalText(),
@@ -132,6 +134,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_TEMPORAL_ADDRESS: 'temporal.address',
   SPARKIFY_TEMPORAL_NAMESPACE: 'temporal.namespace',
   SPARKIFY_TEMPORAL_TASK_QUEUE: 'temporal.taskQueue',
+  SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS: 'temporal.connectTimeoutMs',
   SPARKIFY_TEMPORAL_TLS: 'temporal.tls',
   SPARKIFY_TEMPORAL_TLS_SERVER_NAME: 'temporal.tlsServerName',
   SPARKIFY_TEMPORAL_TLS_CA: 'temporal.tlsCaPath',

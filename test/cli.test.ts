@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { openLake } from '../lake/store';
 import { writeRun, type RunRecord } from '../lake/manifests';
 import type { StatusCell } from '../lake/status';
+import { freePort } from './helpers/ports';
 
 const REPO = resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -96,4 +97,16 @@ test('status --month shows materialized, failed, missing and stale partitions fr
 
   const grid = await sparkify(['status', '--month', '2018-11', '--lake', lakeDir]);
   expect(grid.stdout).toMatch(/songplays.*~.*✘.*·/);
+});
+
+test('a command that needs Temporal, with Temporal unreachable, names the address and what to do', async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const r = await sparkify(['schedule', 'describe'], {
+    SPARKIFY_TEMPORAL_ADDRESS: address,
+    SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS: '500',
+  });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(
+    `sparkify: cannot reach Temporal at ${address} (namespace default): Failed to connect before the deadline (0.5 s) — is the server running? \`npm run sparkify -- dev\` starts one locally; set SPARKIFY_TEMPORAL_ADDRESS for another`,
+  );
 });

@@ -159,6 +159,11 @@ describe('refused in the environment', () => {
     ['SPARKIFY_TEMPORAL_TLS', '', TLS],
     ['SPARKIFY_TEMPORAL_TLS', '2', TLS],
     [
+      'SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS',
+      '50',
+      'temporal.connectTimeoutMs (env SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS): expected a whole number of at least 100, got',
+    ],
+    [
       'SPARKIFY_SCHEDULE_OVERLAP',
       'buffer_one',
       'schedule.overlap (env SPARKIFY_SCHEDULE_OVERLAP): expected one of SKIP, BUFFER_ONE, BUFFER_ALL, CANCEL_OTHER, ALLOW_ALL, got',
@@ -178,6 +183,7 @@ describe('accepted', () => {
         address: '127.0.0.1:7233',
         namespace: 'default',
         taskQueue: 'sparkify-lake',
+        connectTimeoutMs: 10_000,
         tls: false,
       },
       emr: {
@@ -221,6 +227,7 @@ describe('accepted', () => {
     ['SPARKIFY_STEP_CONCURRENCY', '2', (c: Config) => c.concurrency.steps, 2],
     ['SPARKIFY_DEV_TEMPORAL_PORT', '17233', (c: Config) => c.dev.temporalPort, 17233],
     ['SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS', '1000', (c: Config) => c.emr.stepHeartbeatTimeoutMs, 1000],
+    ['SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS', '500', (c: Config) => c.temporal.connectTimeoutMs, 500],
     ['SPARKIFY_TEMPORAL_TLS', 'true', (c: Config) => c.temporal.tls, true],
     ['SPARKIFY_TEMPORAL_TLS', '1', (c: Config) => c.temporal.tls, true],
     ['SPARKIFY_TEMPORAL_TLS', 'yes', (c: Config) => c.temporal.tls, true],
