@@ -29,7 +29,49 @@ export function temporalConnectionOptions(config: Config): TemporalConnectionOpt
   };
 }
 
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
+/** A connection to Temporal that failed: the address and namespace tried, why, and what to do. */
+export class TemporalConnectionError extends Error {
+  override name = 'TemporalConnectionError';
+
+  constructor(config: Config, cause: unknown) {
+    const t = config.temporal;
+    let reason = cause instanceof Error ? cause.message : String(cause);
+    // The client's only words when nothing answers; say how long it waited.
+    if (/before the deadline/.test(reason)) reason += ` (${t.connectTimeoutMs / 1000} s)`;
+    const grpcCode = (cause as { code?: unknown } | null)?.code;
+    const refusedCredentials =
+      grpcCode === GRPC_PERMISSION_DENIED ||
+      grpcCode === GRPC_UNAUTHENTICATED ||
+      /unauthenticated|permission.?denied|certificate|handshake|\btls\b/i.test(reason);
+    const hint = refusedCredentials
+      ? 'check TEMPORAL_API_KEY and the TLS settings (SPARKIFY_TEMPORAL_TLS, _TLS_CA, _TLS_CERT, _TLS_KEY, _TLS_SERVER_NAME)'
+      : 'is the server running? `npm run sparkify -- dev` starts one locally; set SPARKIFY_TEMPORAL_ADDRESS for another';
+    super(`cannot reach Temporal at ${t.address} (namespace ${t.namespace}): ${reason} — ${hint}`, { cause });
+  }
+}
+
+/**
+ * Connects with the configured address, TLS and API key, through `connect` (the client's
+ * Connection or the worker's NativeConnection); a failure becomes a TemporalConnectionError.
+ */
+export async function connectTemporal<T>(
+  config: Config,
+  connect: (options: TemporalConnectionOptions) => Promise<T>,
+): Promise<T> {
+  const options = temporalConnectionOptions(config);
+  try {
+    return await connect(options);
+  } catch (err) {
+    throw new TemporalConnectionError(config, err);
+  }
+}
+
 export async function connectClient(config: Config): Promise<Client> {
-  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const connection = await connectTemporal(config, (options) =>
+    Connection.connect({ ...options, connectTimeout: config.temporal.connectTimeoutMs }),
+  );
   return new Client({ connection, namespace: config.temporal.namespace });
 }

@@ -10,94 +10,120 @@ import { z } from 'zod';
  * key is read from the environment only.
  */
 
-const uri = z
-  .string()
-  .min(1)
-  .refine((v) => /^(s3a?:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?|file:\/\/\/.*|[^:]*)$/.test(v), {
-    message: 'expected a local path, file:///abs/path, or s3://bucket/prefix',
-  });
+/** How a refused value reads in a message: `null`, `a list`, `"2.5"`, `24`. */
+function shown(input: unknown): string {
+  if (input === null) return 'null';
+  if (input === undefined) return 'nothing';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  if (typeof input === 'string') return JSON.stringify(input);
+  return String(input as number | boolean | bigint);
+}
 
-const flag = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+/** One message for every way a value can be wrong: its type, its format, its range. */
+function expecting(what: string) {
+  return { error: (issue: { input?: unknown }) => `expected ${what}, got ${shown(issue.input)}` };
+}
 
-const port = z.coerce.number().int().min(1).max(65535);
+/**
+ * A whole number: a YAML number, or in the environment a string of digits only (see fromEnv).
+ * No coercion: null, true, [] or "2.5" are refused, not turned into 0, 1 or 2.
+ */
+function wholeNumber(min: number, max?: number) {
+  const what =
+    max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`;
+  const atLeast = z.number(expecting(what)).int().min(min);
+  return max === undefined ? atLeast : atLeast.max(max);
+}
+
+/** A YAML boolean, or in the environment true/false/1/0/yes/no (see fromEnv). */
+const flag = () => z.boolean(expecting('true or false (in the environment also 1/0, yes/no)'));
+
+const text = () => z.string(expecting('a non-empty string')).min(1);
+const optionalText = () => z.string(expecting('a string')).optional();
+const url = () => z.url(expecting('a URL such as https://host:port')).optional();
+
+const URI_FORMS = 'a local path, file:///abs/path, or s3://bucket/prefix';
+const uri = () =>
+  z
+    .string(expecting(URI_FORMS))
+    .min(1)
+    .refine(
+      (v) => /^(s3a?:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?|file:\/\/\/.*|[^:]*)$/.test(v),
+      expecting(URI_FORMS),
+    );
+
+const port = () => wholeNumber(1, 65535);
+
+/** A section of settings: a mapping with known keys only; absent means all defaults. */
+function section<Shape extends z.ZodRawShape>(shape: Shape) {
+  const notAMapping = expecting('a mapping of settings').error;
+  // Unknown keys keep zod's message, which names them.
+  const mapping = z
+    .object(shape, { error: (issue) => (issue.code === 'invalid_type' ? notAMapping(issue) : undefined) })
+    .strict();
+  // Every setting has a default or is optional, so {} is a valid input; TypeScript cannot see it.
+  return mapping.prefault({} as z.input<typeof mapping>);
+}
+
+const OVERLAP_POLICIES = ['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL'] as const;
 
 export const ConfigSchema = z
   .object({
-    temporal: z
-      .object({
-        address: z.string().min(1).default('127.0.0.1:7233'),
-        namespace: z.string().min(1).default('default'),
-        taskQueue: z.string().min(1).default('sparkify-lake'),
-        tls: flag.default(false),
-        tlsServerName: z.string().optional(),
-        tlsCaPath: z.string().optional(),
-        tlsCertPath: z.string().optional(),
-        tlsKeyPath: z.string().optional(),
-        apiKey: z.string().optional(),
-      })
-      .strict()
-      .prefault({}),
-    emr: z
-      .object({
-        clusterId: z
-          .string()
-          .regex(/^j-[A-Z0-9]{1,64}$/, 'an EMR cluster id looks like j-1ABCDEF2GHIJK')
-          .default('j-SPARKIFYLOCAL'),
-        region: z.string().min(1).default('us-east-1'),
-        endpoint: z.url().optional(),
-        logUri: z.string().optional(),
-        pollInitialMs: z.coerce.number().int().min(10).default(10_000),
-        pollMaxMs: z.coerce.number().int().min(10).default(60_000),
-        /** A step activity silent this long is retried on another worker, where it re-attaches. */
-        stepHeartbeatTimeoutMs: z.coerce.number().int().min(1000).default(120_000),
-      })
-      .strict()
-      .prefault({}),
-    s3: z
-      .object({
-        endpoint: z.url().optional(),
-      })
-      .strict()
-      .prefault({}),
-    storage: z
-      .object({
-        raw: uri.default('.sparkify/raw'),
-        lake: uri.default('.sparkify/lake'),
-        code: uri.default('.sparkify/code'),
-      })
-      .strict()
-      .prefault({}),
-    concurrency: z
-      .object({
-        steps: z.coerce.number().int().min(1).max(64).default(2),
-        months: z.coerce.number().int().min(1).max(64).default(2),
-      })
-      .strict()
-      .prefault({}),
-    schedule: z
-      .object({
-        id: z.string().min(1).default('sparkify-daily'),
-        hour: z.coerce.number().int().min(0).max(23).default(2),
-        minute: z.coerce.number().int().min(0).max(59).default(0),
-        selection: z.string().min(1).default('*'),
-        overlap: z
-          .enum(['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL'])
-          .default('BUFFER_ONE'),
-        catchupWindowDays: z.coerce.number().int().min(0).max(365).default(7),
-      })
-      .strict()
-      .prefault({}),
-    dev: z
-      .object({
-        temporalPort: port.default(7233),
-        uiPort: port.default(8233),
-        emrPort: port.default(8990),
-        stateDir: z.string().default('.sparkify'),
-      })
-      .strict()
-      .prefault({}),
+    temporal: section({
+      address: text().default('127.0.0.1:7233'),
+      namespace: text().default('default'),
+      taskQueue: text().default('sparkify-lake'),
+      /** How long the CLI's client keeps trying to reach the server before it gives up. */
+      connectTimeoutMs: wholeNumber(100).default(10_000),
+      tls: flag().default(false),
+      tlsServerName: optionalText(),
+      tlsCaPath: optionalText(),
+      tlsCertPath: optionalText(),
+      tlsKeyPath: optionalText(),
+      apiKey: optionalText(),
+    }),
+    emr: section({
+      clusterId: z
+        .string(expecting('an EMR cluster id such as j-1ABCDEF2GHIJK'))
+        .regex(/^j-[A-Z0-9]{1,64}$/, 'an EMR cluster id looks like j-1ABCDEF2GHIJK')
+        .default('j-SPARKIFYLOCAL'),
+      region: text().default('us-east-1'),
+      endpoint: url(),
+      logUri: optionalText(),
+      pollInitialMs: wholeNumber(10).default(10_000),
+      pollMaxMs: wholeNumber(10).default(60_000),
+      /** A step activity silent this long is retried on another worker, where it re-attaches. */
+      stepHeartbeatTimeoutMs: wholeNumber(1000).default(120_000),
+    }),
+    s3: section({
+      endpoint: url(),
+    }),
+    storage: section({
+      raw: uri().default('.sparkify/raw'),
+      lake: uri().default('.sparkify/lake'),
+      code: uri().default('.sparkify/code'),
+    }),
+    concurrency: section({
+      steps: wholeNumber(1, 64).default(2),
+      months: wholeNumber(1, 64).default(2),
+    }),
+    schedule: section({
+      id: text().default('sparkify-daily'),
+      hour: wholeNumber(0, 23).default(2),
+      minute: wholeNumber(0, 59).default(0),
+      selection: text().default('*'),
+      overlap: z
+        .enum(OVERLAP_POLICIES, expecting(`one of ${OVERLAP_POLICIES.join(', ')}`))
+        .default('BUFFER_ONE'),
+      catchupWindowDays: wholeNumber(0, 365).default(7),
+    }),
+    dev: section({
+      temporalPort: port().default(7233),
+      uiPort: port().default(8233),
+      emrPort: port().default(8990),
+      stateDir: text().default('.sparkify'),
+    }),
   })
   .strict();
 
@@ -108,6 +134,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_TEMPORAL_ADDRESS: 'temporal.address',
   SPARKIFY_TEMPORAL_NAMESPACE: 'temporal.namespace',
   SPARKIFY_TEMPORAL_TASK_QUEUE: 'temporal.taskQueue',
+  SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS: 'temporal.connectTimeoutMs',
   SPARKIFY_TEMPORAL_TLS: 'temporal.tls',
   SPARKIFY_TEMPORAL_TLS_SERVER_NAME: 'temporal.tlsServerName',
   SPARKIFY_TEMPORAL_TLS_CA: 'temporal.tlsCaPath',
@@ -145,10 +172,56 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const [section, key] = path.split('.') as [string, string];
-  const sectionObj = (target[section] ??= {}) as Record<string, unknown>;
-  sectionObj[key] = value;
+  const [name, key] = path.split('.') as [string, string];
+  if (target[name] === undefined) target[name] = {};
+  // A section the file got wrong (null, a list, a string) stays wrong: the schema names it.
+  const sectionObj = target[name];
+  if (isMapping(sectionObj)) sectionObj[key] = value;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional)
+    s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+/** The schema of one setting, without its default or optionality. */
+function settingSchema(path: string): z.ZodType {
+  const [name, key] = path.split('.') as [string, string];
+  const sectionSchema = unwrap((ConfigSchema.shape as Record<string, z.ZodType>)[name]!);
+  const leaf =
+    sectionSchema instanceof z.ZodObject
+      ? (sectionSchema.shape as Record<string, z.ZodType>)[key]
+      : undefined;
+  if (!leaf) throw new Error(`ENV_SETTINGS names ${path}, which the config schema does not have`);
+  return unwrap(leaf);
+}
+
+const ENV_FLAGS: Record<string, boolean> = {
+  true: true,
+  false: false,
+  1: true,
+  0: false,
+  yes: true,
+  no: false,
+};
+
+/**
+ * An environment variable's string as the setting's type: digits only for a number, one of
+ * true/false/1/0/yes/no for a flag. Anything else is passed on as the string, for the schema to
+ * refuse with the value shown. Returns undefined for an empty variable of a text setting (unset).
+ */
+function fromEnv(path: string, value: string): unknown {
+  const schema = settingSchema(path);
+  if (schema instanceof z.ZodNumber) return /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (schema instanceof z.ZodBoolean) return Object.hasOwn(ENV_FLAGS, value) ? ENV_FLAGS[value] : value;
+  return value === '' ? undefined : value;
 }
 
 function envNameOf(path: string): string | undefined {
@@ -179,14 +252,15 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     } catch (err) {
       throw new ConfigError(`config file ${file}: not valid YAML (${(err as Error).message})`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    if (!isMapping(parsed)) {
       throw new ConfigError(
         `config file ${file}: expected a mapping of sections (temporal, emr, storage, ...)`,
       );
     }
     for (const secret of SECRET_SETTINGS) {
       const [section, key] = secret.split('.') as [string, string];
-      if ((parsed as Record<string, Record<string, unknown> | undefined>)[section]?.[key] !== undefined) {
+      const sectionObj = parsed[section];
+      if (isMapping(sectionObj) && sectionObj[key] !== undefined) {
         throw new ConfigError(
           `config file ${file}: ${secret} is a credential and must not be stored in a file; set ${envNameOf(secret)} in the environment instead`,
         );
@@ -196,7 +270,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   for (const [name, path] of Object.entries(ENV_SETTINGS)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(raw, path, value);
+    if (value === undefined) continue;
+    const typed = fromEnv(path, value);
+    if (typed !== undefined) setPath(raw, path, typed);
   }
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {

@@ -8,6 +8,7 @@ import { writeRun, type RunRecord } from '../lake/manifests';
 import type { StatusCell } from '../lake/status';
 import { projectBundle } from '../activities/code-bundle';
 import { songDataFingerprint } from '../lake/fingerprints';
+import { freePort } from './helpers/ports';
 
 const REPO = resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -131,4 +132,16 @@ test("backfill --plan prints each asset's partitions and the steps it would run,
     /2018-11: users 2018-11-01\.\.2018-11-30 \| time 2018-11-01\.\.2018-11-30 \| songplays 2018-11-01\.\.2018-11-30/,
   );
   expect(r.stdout).toMatch(/AddJobFlowSteps 7, ListSteps 7/);
+});
+
+test('a command that needs Temporal, with Temporal unreachable, names the address and what to do', async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const r = await sparkify(['schedule', 'describe'], {
+    SPARKIFY_TEMPORAL_ADDRESS: address,
+    SPARKIFY_TEMPORAL_CONNECT_TIMEOUT_MS: '500',
+  });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(
+    `sparkify: cannot reach Temporal at ${address} (namespace default): Failed to connect before the deadline (0.5 s) — is the server running? \`npm run sparkify -- dev\` starts one locally; set SPARKIFY_TEMPORAL_ADDRESS for another`,
+  );
 });

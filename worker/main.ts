@@ -11,6 +11,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(`sparkify worker: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/config';
 import { createActivities, type ActivityDeps } from '../activities';
-import { temporalConnectionOptions } from '../client/temporal';
+import { connectTemporal } from '../client/temporal';
 import type { SparkifyActivities } from '../workflows/types';
 
 export interface StartWorkerOptions {
@@ -16,7 +16,8 @@ export interface StartWorkerOptions {
 
 export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
   const { config } = opts;
-  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
+  const connection =
+    opts.connection ?? (await connectTemporal(config, (options) => NativeConnection.connect(options)));
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
