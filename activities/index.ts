@@ -326,6 +326,10 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         args: [{ key }],
         signal: acquireLeaseSignal,
         signalArgs: [request],
+        staticSummary: `lease on what step ${key} writes`,
+        staticDetails:
+          'Grants the lease on what one step writes, first come, first served: whole-table requests ' +
+          'exclude every other, day-range requests only overlapping ones. Query `leaseState` for who holds it.',
       });
       let heldBy: string[] = [];
       try {

@@ -1,5 +1,6 @@
 import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
-import { describeRange } from '../assets';
+import { describeRange, graph, monthRange, selectAssets } from '../assets';
+import { runDetails, runSummary } from '../workflows/summaries';
 import type { Config } from '../config/config';
 import { emrCallsOf, type BackfillPlan } from '../lake/plan';
 import { backfill, backfillProgressQuery, type BackfillInput } from '../workflows';
@@ -25,6 +26,8 @@ export async function startBackfill(
   config: Config,
   input: BackfillInput,
 ): Promise<WorkflowHandle<typeof backfill>> {
+  const assets = selectAssets(graph, input.selection);
+  const range = { start: `${input.from}-01`, end: monthRange(input.to).end };
   return client.workflow.start(backfill, {
     taskQueue: config.temporal.taskQueue,
     workflowId: backfillWorkflowId(input),
@@ -38,6 +41,10 @@ export async function startBackfill(
     // An identical backfill already running is joined, not started twice.
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     memo: { selection: input.selection, from: input.from, to: input.to },
+    staticSummary: runSummary(assets, range, 'backfill'),
+    staticDetails:
+      `${runDetails({ selection: input.selection, assets, range, only: input.only, lake: config.storage.lake })}\n` +
+      `| chunks | one materialization per ${input.per ?? 'month'}, ${input.concurrency ?? 2} at once |`,
   });
 }
 

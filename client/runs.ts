@@ -2,6 +2,7 @@ import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@tem
 import { describeRange, graph, selectAssets, type DayRange } from '../assets';
 import type { Config } from '../config/config';
 import { materialize } from '../workflows';
+import { runDetails, runSummary } from '../workflows/summaries';
 import type { PartitionFilter } from '../lake/freshness';
 import type { MaterializeInput, RunKind } from '../workflows/types';
 
@@ -49,12 +50,21 @@ export async function startMaterialize(
     stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
   };
   const joined = await isRunning(client, workflowId);
+  const assets = selectAssets(graph, opts.selection);
   const handle = await client.workflow.start(materialize, {
     taskQueue: config.temporal.taskQueue,
     workflowId,
     args: [input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     memo: { selection: opts.selection, range: opts.range },
+    staticSummary: runSummary(assets, opts.range, input.runKind ?? 'manual'),
+    staticDetails: runDetails({
+      selection: opts.selection,
+      assets,
+      range: opts.range,
+      only,
+      lake: config.storage.lake,
+    }),
   });
   return { handle, joined };
 }

@@ -6,6 +6,7 @@ import {
   type ScheduleOptionsAction,
 } from '@temporalio/client';
 import type { Config } from '../config/config';
+import { graph, selectAssets } from '../assets';
 import { daily } from '../workflows';
 
 /**
@@ -29,6 +30,16 @@ function desired(config: Config) {
       },
     ],
     memo: { selection: s.selection, kind: 'schedule' },
+    staticSummary: `${selectAssets(graph, s.selection).join(', ')} · the UTC day before · schedule`,
+    staticDetails: [
+      '| | |',
+      '|---|---|',
+      `| selection | \`${s.selection}\` |`,
+      `| days | the UTC day before the schedule's nominal time (${String(s.hour).padStart(2, '0')}:${String(s.minute).padStart(2, '0')} UTC) |`,
+      '| builds | what is not up to date |',
+      `| lake | \`${config.storage.lake}\` |`,
+      `| schedule | \`${s.id}\` |`,
+    ].join('\n'),
   };
   return {
     spec: { calendars: [{ hour: s.hour, minute: s.minute }] },

@@ -13,6 +13,7 @@ import { loadConfig, type Config } from '../config/config';
 import { applySchedule } from '../client/schedule';
 import { backfillWorkflowId, startBackfill } from '../client/backfill';
 import { daily } from '../workflows';
+import { workflowMetadataQuery } from '@temporalio/workflow';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { planBackfill } from '../lake/plan';
@@ -111,6 +112,9 @@ describe('the daily schedule', () => {
         if (!workflowId) await new Promise((r) => setTimeout(r, 200));
       }
       expect(workflowId).toBe(`${h.config.schedule.id}-2018-11-15T02:00:00Z`);
+      const described = await env.client.workflow.getHandle(workflowId!).describe();
+      expect(await described.staticSummary()).toMatch(/ · the UTC day before · schedule$/);
+      expect(await described.staticDetails()).toContain(`| lake | \`${h.config.storage.lake}\` |`);
       const result = await env.client.workflow.getHandle<typeof daily>(workflowId!).result();
       expect(result.range).toEqual({ start: '2018-11-14', end: '2018-11-15' });
       expect(result.ok).toBe(true);
@@ -159,7 +163,15 @@ describe('backfills', () => {
         concurrency: 2,
       });
       expect(handle.workflowId).toBe('backfill-time-2018-11..2019-01');
-      return handle.result();
+      const progress = await handle.result();
+      // What the Web UI shows on the backfill's page (a query needs a polling worker).
+      const { currentDetails } = await handle.query(workflowMetadataQuery);
+      expect(currentDetails).toContain('| 3 | 0 | 0 | 0 | 0 |');
+      expect(await (await handle.describe()).staticSummary()).toBe('time · 2018-11-01..2019-01-31 · backfill');
+      const child = await env.client.workflow.getHandle(`${handle.workflowId}-2018-12`).describe();
+      expect(await child.staticSummary()).toBe('time · 2018-12 · backfill');
+      expect(await child.staticDetails()).toContain(`Part of backfill \`${handle.workflowId}\`.`);
+      return progress;
     });
     expect(result).toMatchObject({ total: 3, done: 3, failed: {}, per: 'month' });
     expect(ledger(h).sort()).toEqual(['time@2018-11-01', 'time@2018-12-01', 'time@2019-01-01']);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { addDays, daysIn } from '../assets';
@@ -13,6 +13,7 @@ import { loadConfig, type Config } from '../config/config';
 import { readLakeStatus } from '../lake/status';
 import { openLake } from '../lake/store';
 import { materialize } from '../workflows';
+import { workflowMetadataQuery } from '@temporalio/workflow';
 import type { MaterializeInput, MaterializeResult } from '../workflows/types';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
@@ -316,4 +317,38 @@ test('invalid workflow input fails the run before any step starts', async () => 
     });
   });
   expect(stepsRun(h)).toHaveLength(0);
+});
+
+test('the Temporal Web UI tells the story: a summary and details per run, a summary per activity, current details', async () => {
+  const h = harness();
+  const range = { start: '2018-11-01', end: '2018-11-03' };
+  // A query needs a worker: the details are read while one polls.
+  const { result, metadata } = await withWorker(h, {}, async () => {
+    const { handle } = await startMaterialize(env.client, h.config, { selection: '+songplays', range });
+    return { result: await handle.result(), metadata: await handle.query(workflowMetadataQuery) };
+  });
+  const handle = env.client.workflow.getHandle(result.workflowId);
+  const described = await handle.describe();
+  expect(await described.staticSummary()).toBe(
+    'songs, artists, users, songplays · 2018-11-01..2018-11-02 · manual',
+  );
+  const details = await described.staticDetails();
+  expect(details).toContain('| days | 2018-11-01 → 2018-11-02 (both included) |');
+  expect(details).toContain(`| lake | \`${h.config.storage.lake}\` |`);
+  expect(metadata.currentDetails).toContain('| asset | status | rows | EMR step | seconds | log |');
+  expect(metadata.currentDetails).toContain('| songplays | materialized | 20 | s-songplays@2018-11-01 |');
+  const summaries = (await handle.fetchHistory())
+    .events!.filter((e) => e.activityTaskScheduledEventAttributes)
+    .map((e) => defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary!));
+  expect(summaries).toEqual(
+    expect.arrayContaining([
+      'publish the Spark code',
+      'lease users (whole table)',
+      'lease songplays 2018-11-01..2018-11-02',
+      'lease song_tables (whole table)',
+      'EMR step song_tables',
+      'EMR step songplays 2018-11-01..2018-11-02',
+      'record songplays 2018-11-01..2018-11-02',
+    ]),
+  );
 });

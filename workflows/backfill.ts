@@ -6,6 +6,7 @@ import {
   executeChild,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -22,6 +23,7 @@ import {
   selectAssets,
 } from '../assets';
 import { failureSummary, materialize } from './materialize';
+import { backfillDetails, runDetails, runSummary } from './summaries';
 import {
   SA_ASSETS,
   SA_FAILED_ASSETS,
@@ -142,6 +144,14 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     ...(input.stepHeartbeatTimeoutMs ? { stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs } : {}),
   });
   const running = new Set<string>();
+  const childMetadata = (
+    assets: readonly string[],
+    range: { start: string; end: string },
+    codeVersion: string,
+  ) => ({
+    staticSummary: runSummary(assets, range, 'backfill'),
+    staticDetails: `${runDetails({ selection: assets.join(','), assets, range, only: input.only, codeVersion })}\n\nPart of backfill \`${workflowId}\`.`,
+  });
 
   let carried = input.carried;
   if (carried === undefined) {
@@ -160,15 +170,23 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       only: input.only,
     });
     // One code version for the whole backfill, however long it runs and whatever gets deployed.
-    const code = await activities.publishSparkCode();
-    const plan = await activities.planBackfill({
-      selection: input.selection,
-      from: input.from,
-      to: input.to,
-      per: input.per,
-      only: input.only,
-      codeVersion: code.hash,
-    });
+    const code = await activities.publishSparkCode.executeWithOptions(
+      { summary: 'publish the Spark code' },
+      [],
+    );
+    const plan = await activities.planBackfill.executeWithOptions(
+      { summary: `plan ${input.from}..${input.to} (${input.only})` },
+      [
+        {
+          selection: input.selection,
+          from: input.from,
+          to: input.to,
+          per: input.per,
+          only: input.only,
+          codeVersion: code.hash,
+        },
+      ],
+    );
     const failed: Record<string, string> = {};
     const failedAssets = new Set<string>();
     const done: string[] = [];
@@ -177,6 +195,9 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
       // Once for the whole backfill, before any day that reads it.
       const assets = plan.unpartitioned.steps.flatMap((s) => s.assets);
       running.add(UNPARTITIONED_CHUNK);
+      setCurrentDetails(
+        `Building ${assets.join(', ')} once, before any day that reads them; then ${plan.chunks.length} ${input.per}s (${plan.skippedChunks} with nothing to build left out).`,
+      );
       setHandler(backfillProgressQuery, () => ({
         workflowId,
         per: input.per,
@@ -192,6 +213,7 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
         await executeChild(materialize, {
           workflowId: `${workflowId}-${UNPARTITIONED_CHUNK}`,
           args: [{ selection: assets.join(','), range: plan.unpartitioned.range, ...childOptions(code) }],
+          ...childMetadata(assets, plan.unpartitioned.range, code.hash),
         });
         done.push(UNPARTITIONED_CHUNK);
       } catch (err) {
@@ -237,6 +259,8 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     runs: state.runs,
   });
   setHandler(backfillProgressQuery, progress);
+  const showDetails = () => setCurrentDetails(backfillDetails(progress()));
+  showDetails();
 
   const historyFull = () => {
     const info = workflowInfo();
@@ -254,6 +278,7 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
             ...childOptions(state.code),
           },
         ],
+        ...childMetadata(state.dailySelection, rangeOf(partition), state.code.hash),
       });
       state.done.push(partition);
     } catch (err) {
@@ -275,11 +300,13 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     while (queue.length > 0 && inFlight.size < input.concurrency && !historyFull()) {
       const partition = queue.shift()!;
       running.add(partition);
+      showDetails();
       inFlight.set(
         partition,
         runPartition(partition).finally(() => {
           running.delete(partition);
           inFlight.delete(partition);
+          showDetails();
         }),
       );
     }

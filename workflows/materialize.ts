@@ -8,6 +8,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -25,6 +26,7 @@ import {
   type StepPlan,
 } from '../assets';
 import { leaseGrantedSignal, releaseLeaseSignal } from './lease';
+import { materializeDetails, stepSummary } from './summaries';
 import {
   SA_ASSETS,
   SA_FAILED_ASSETS,
@@ -158,12 +160,16 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   setHandler(leaseGrantedSignal, ({ requestId }) => void granted.add(requestId));
 
   // Pinned once per run: a retry after a deploy runs the code this run started with.
-  code ??= await bookkeeping.publishSparkCode();
+  code ??= await bookkeeping.publishSparkCode.executeWithOptions({ summary: 'publish the Spark code' }, []);
   const pinned = code;
 
+  // The Web UI shows this table on the run's page, current at every change of status.
+  const showDetails = () => setCurrentDetails(materializeDetails(snapshot()));
   const setStatus = (assets: readonly string[], patch: Partial<AssetResult>) => {
     for (const a of assets) results.set(a, { ...results.get(a)!, ...patch });
+    showDetails();
   };
+  showDetails();
 
   /** Runs `fn` holding the step's lease: serialised with every other run writing the same state. */
   const withLease = async (step: StepPlan, fn: () => Promise<void>): Promise<void> => {
@@ -171,14 +177,10 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     const range: DayRange | null = wholeTable ? null : input.range;
     const requestId = `${workflowId}/${runId}/${step.key}`;
     const label = `${step.key} ${range ? describeRange(range) : 'whole table'} (${workflowId})`;
-    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease({
-      key,
-      requestId,
-      holder: { workflowId, runId },
-      range,
-      ttlMs: LEASE_TTL_MS,
-      label,
-    });
+    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
+      { summary: `lease ${step.key} ${range ? describeRange(range) : '(whole table)'}` },
+      [{ key, requestId, holder: { workflowId, runId }, range, ttlMs: LEASE_TTL_MS, label }],
+    );
     try {
       if (!granted.has(requestId)) {
         setStatus(step.assets, {
@@ -211,13 +213,18 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     try {
       await withLease(step, async () => {
         // Decided only now, holding the lease: another run may have just built these partitions.
-        const prepared = await bookkeeping.prepareStep({
-          stepKey: step.key,
-          assets: [...step.assets],
-          range: input.range,
-          codeVersion: pinned.hash,
-          only: input.only,
-        });
+        const prepared = await bookkeeping.prepareStep.executeWithOptions(
+          { summary: `what ${step.key} must build in ${describeRange(input.range)}` },
+          [
+            {
+              stepKey: step.key,
+              assets: [...step.assets],
+              range: input.range,
+              codeVersion: pinned.hash,
+              only: input.only,
+            },
+          ],
+        );
         if (prepared.runRanges.length === 0) {
           const fresh = input.only === 'outdated' || input.only === 'all';
           setStatus(step.assets, {
@@ -236,20 +243,33 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
         });
         for (const range of prepared.runRanges) {
           try {
-            const outcome = await spark.runStep({
-              stepKey: step.key,
-              assets: [...step.assets],
-              range,
-              code: pinned,
-              runTag: `${workflowId}/${firstExecutionRunId}`,
-            });
+            const partitioned = step.partitioning === 'daily';
+            const outcome = await spark.runStep.executeWithOptions(
+              { summary: stepSummary(step.key, partitioned ? range : null) },
+              [
+                {
+                  stepKey: step.key,
+                  assets: [...step.assets],
+                  range,
+                  code: pinned,
+                  runTag: `${workflowId}/${firstExecutionRunId}`,
+                },
+              ],
+            );
             setStatus(step.assets, { stepId: outcome.stepId });
-            const recorded = await bookkeeping.recordMaterialization({
-              ...which,
-              range,
-              outcome,
-              prepared: { inputs: prepared.inputs, upstream: prepared.upstream },
-            });
+            const recorded = await bookkeeping.recordMaterialization.executeWithOptions(
+              {
+                summary: `record ${step.assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim(),
+              },
+              [
+                {
+                  ...which,
+                  range,
+                  outcome,
+                  prepared: { inputs: prepared.inputs, upstream: prepared.upstream },
+                },
+              ],
+            );
             for (const r of recorded) {
               const before = results.get(r.asset)!;
               results.set(r.asset, {
@@ -264,7 +284,10 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
             if (isCancellation(err)) throw err;
             const failure = failureOf(err);
             setStatus(step.assets, { status: 'failed', ...failure });
-            await bookkeeping.recordFailure({ ...which, range, ...failure });
+            await bookkeeping.recordFailure.executeWithOptions(
+              { summary: `record the failure of ${step.assets.join(', ')}` },
+              [{ ...which, range, ...failure }],
+            );
             return;
           }
         }
@@ -324,6 +347,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
         results.set(blocked, { ...b, reason: `upstream ${r.asset} failed: ${r.reason}` });
     }
   }
+  showDetails();
   const result = snapshot();
   if (!result.ok) {
     const failed = result.assets.filter((a) => a.status === 'failed' || a.status === 'skipped');
