@@ -167,7 +167,9 @@ describe('backfills', () => {
       // What the Web UI shows on the backfill's page (a query needs a polling worker).
       const { currentDetails } = await handle.query(workflowMetadataQuery);
       expect(currentDetails).toContain('| 3 | 0 | 0 | 0 | 0 |');
-      expect(await (await handle.describe()).staticSummary()).toBe('time · 2018-11-01..2019-01-31 · backfill');
+      expect(await (await handle.describe()).staticSummary()).toBe(
+        'time · 2018-11-01..2019-01-31 · backfill',
+      );
       const child = await env.client.workflow.getHandle(`${handle.workflowId}-2018-12`).describe();
       expect(await child.staticSummary()).toBe('time · 2018-12 · backfill');
       expect(await child.staticDetails()).toContain(`Part of backfill \`${handle.workflowId}\`.`);
