@@ -8,12 +8,14 @@ source file and line.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sparkify_jobs import graph
 from sparkify_jobs.parsing import blank_to_null
 
-COLUMNS = ("artist_id", "name", "location", "latitude", "longitude")
+# The table's columns as declared in assets/assets.json (stated there once).
+COLUMNS = tuple(n for n, _ in graph.assets()["artists"].columns)
 
 
 def build_artists(song_rows: DataFrame) -> DataFrame:
@@ -32,7 +34,22 @@ def build_artists(song_rows: DataFrame) -> DataFrame:
         (F.col(c).isNotNull().cast("int") for c in ("name", "location", "latitude", "longitude")),
         F.lit(0),
     )
-    w = Window.partitionBy("artist_id").orderBy(
-        known.desc(), F.col("song_id").asc(), F.col("source_file").asc(), F.col("line").asc()
+    # `min` over a struct led by the ordering fields: the first row in that order, as an
+    # aggregate (one row per artist and task is shuffled, not every song row).
+    first = F.min(
+        F.struct(
+            (-known).alias("_rank"),
+            "song_id",
+            "source_file",
+            "line",
+            "name",
+            "location",
+            "latitude",
+            "longitude",
+        )
+    ).alias("_first")
+    return (
+        rows.groupBy("artist_id")
+        .agg(first)
+        .select("artist_id", *(F.col(f"_first.{c}").alias(c) for c in COLUMNS if c != "artist_id"))
     )
-    return rows.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").select(*COLUMNS)

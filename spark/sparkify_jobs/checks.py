@@ -105,8 +105,13 @@ def key_checks(asset: str, table: str, key: str, p: Profile) -> list[Check]:
     ]
 
 
-def _sample(df: DataFrame, col: str) -> list[Any]:
-    return [r[0] for r in df.select(col).orderBy(col).limit(SAMPLE_SIZE).collect()]
+def count_and_sample(df: DataFrame, col: str) -> tuple[int, list[Any]]:
+    """How many rows, and the smallest few values of `col`, in one job."""
+    row = df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.slice(F.sort_array(F.collect_list(col)), 1, SAMPLE_SIZE).alias("sample"),
+    ).first()
+    return (int(row["n"]), list(row["sample"] or [])) if row else (0, [])
 
 
 def references(
@@ -124,10 +129,11 @@ def references(
     `orphans_found` (both say what to do)."""
     keys = df.where(F.col(col).isNotNull()).select(col).distinct()
     if ref is None:
-        return check(asset, name, keys.count(), _sample(keys, col), missing_ref)
+        n, sample = count_and_sample(keys, col)
+        return check(asset, name, n, sample, missing_ref)
     orphans = keys.join(ref.select(F.col(ref_col).alias(col)), col, "left_anti")
-    n = orphans.count()
-    return check(asset, name, n, _sample(orphans, col) if n else [], orphans_found if n else None)
+    n, sample = count_and_sample(orphans, col)
+    return check(asset, name, n, sample, orphans_found if n else None)
 
 
 def quarantine_share(

@@ -39,22 +39,29 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
     own_session = spark is None
     spark = session.create() if own_session else session.configure(spark)
     run = Run(spark, args)
-    status, code, error, published = "succeeded", EXIT_OK, None, False
+    status, code, error, keep = "succeeded", EXIT_OK, None, False
     try:
         for asset in args.assets:
             run.run_asset(asset)
-        if run.blocked():
-            # Write, audit, publish: a failed blocking check publishes nothing.
+        # Write, audit, publish, per asset: what passed its checks is published even when
+        # another asset of the step failed (unless it depends on that one).
+        decisions = run.decide()
+        good = {a for a, why in decisions.items() if why is None}
+        run.publish(good)
+        for name, why in decisions.items():
+            run.reports[name].published = why is None
+            run.reports[name].not_published = why
+        errored = [r.error for r in run.reports.values() if r.error is not None]
+        if errored:
+            status, code, error = "failed", EXIT_FAILED, errored[0]
+        elif len(good) < len(decisions):
             status, code = "check_failed", EXIT_CHECK_FAILED
-        else:
-            run.publish()
-            published = True
+        # What failed its checks stays staged for inspection; its location is reported.
+        keep = any(r.error is None and not r.published for r in run.reports.values())
     except Exception as e:
         traceback.print_exc()
         status, code, error = "failed", EXIT_FAILED, errors.root_cause(e)
     finally:
-        # A check failure keeps the staged output for inspection; its location is reported.
-        keep = status == "check_failed"
         try:
             run.close(keep_staging=keep)
         except Exception:
@@ -63,7 +70,6 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
         doc = report.build(
             args=args,
             status=status,
-            published=published,
             staging=run.staging_location if keep else None,
             spark_version=spark.version,
             started=started,

@@ -20,6 +20,16 @@ class HadoopFS:
         path, fs = self._path(uri)
         return bool(fs.exists(path))
 
+    def size(self, uri: str) -> int | None:
+        """A file's length in bytes; None when it does not exist."""
+        path, fs = self._path(uri)
+        try:
+            return int(fs.getFileStatus(path).getLen())
+        except Exception as e:
+            if "FileNotFoundException" in f"{type(e).__name__} {e}":
+                return None
+            raise
+
     def delete(self, uri: str) -> bool:
         """Recursive delete; False when there was nothing to delete."""
         path, fs = self._path(uri)

@@ -27,6 +27,8 @@ class Asset:
     reads: tuple[str, ...]
     writes: tuple[tuple[str, str], ...]  # (path, scope)
     checks: tuple[tuple[str, bool], ...]  # (name, blocking)
+    columns: tuple[tuple[str, str], ...]  # (name, type), partition columns included
+    partition_by: tuple[str, ...]
 
     @property
     def daily(self) -> bool:
@@ -63,6 +65,8 @@ def assets() -> dict[str, Asset]:
             reads=tuple(a["reads"]),
             writes=tuple((w["path"], w["scope"]) for w in a["writes"]),
             checks=tuple((c["name"], bool(c["blocking"])) for c in a["checks"]),
+            columns=tuple((c["name"], c["type"]) for c in a["table"]["columns"]),
+            partition_by=tuple(a["table"]["partitionBy"]),
         )
     return out
 
@@ -89,3 +93,11 @@ def is_blocking(asset: str, check: str) -> bool:
 def day_bounds() -> tuple[str, str]:
     daily = declaration()["partitions"]["daily"]
     return daily["first"], daily["last"]
+
+
+def writer_of(path: str) -> str:
+    """The asset whose step writes `path` (a lake path as declared in `writes`)."""
+    for key, a in assets().items():
+        if any(p == path for p, _ in a.writes):
+            return key
+    raise KeyError(f"{path!r} is not declared as written by any asset in assets/{DECLARATION_FILE}")

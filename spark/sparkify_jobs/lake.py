@@ -115,11 +115,15 @@ class Staging:
         self._days.append(_StagedDays(rel, list(days), day_dir))
         return uri
 
-    def publish(self) -> None:
+    def publish(self, paths: Callable[[str], bool] = lambda _: True) -> None:
+        """Moves the staged paths `paths` accepts into place (all of them by default)."""
         aside = f"{self.root}/_replaced"
         for rel in self._tables:
-            self._swap(self.uri(rel), f"{self.lake}/{rel}", f"{aside}/{rel}")
+            if paths(rel):
+                self._swap(self.uri(rel), f"{self.lake}/{rel}", f"{aside}/{rel}")
         for staged in self._days:
+            if not paths(staged.rel):
+                continue
             for day in staged.days:
                 part = f"{staged.rel}/{staged.day_dir(day)}"
                 self._swap(self.uri(part), f"{self.lake}/{part}", f"{aside}/{part}")

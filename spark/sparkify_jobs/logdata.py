@@ -60,20 +60,23 @@ def songplay_id(ts: str, user_id: str, session_id: str, item_in_session: str) ->
     return F.substring(F.sha2(key, 256), 1, 32)
 
 
-def deduplicate(lines: DataFrame) -> DataFrame:
-    """(source_file, line) -> (source_file, file_day, line, copies): identical lines of a
-    file's day count once. Keying on the file's day (not the whole run) keeps the result the
-    same whether the days are run one at a time or together."""
+def with_file_day(lines: DataFrame) -> DataFrame:
+    """(source_file, line) -> + file_day (the UTC day the file is named after) and two hashes of
+    the line, which stand for it where only equality matters (counting duplicates), so the
+    lines themselves never have to be shuffled."""
     file_day = F.regexp_extract("source_file", r"([0-9]{4}-[0-9]{2}-[0-9]{2})-events\.json$", 1)
-    return (
-        lines.withColumn("file_day", file_day)
-        .groupBy("file_day", "line")
-        .agg(F.min("source_file").alias("source_file"), F.count(F.lit(1)).alias("copies"))
+    return lines.select(
+        "source_file",
+        file_day.alias("file_day"),
+        "line",
+        F.xxhash64("line").alias("_h"),
+        F.hash("line").alias("_h2"),
     )
 
 
-def classify(deduped: DataFrame) -> DataFrame:
-    """(source_file, file_day, line, copies) -> typed events with `reason` (NULL when usable).
+def classify(lines: DataFrame) -> DataFrame:
+    """with_file_day output -> typed events with `reason` (NULL when usable); one row per line
+    read (identical lines are dealt with by `resolve_identities`).
 
     A NextSong event needs ts, sessionId, a numeric userId and itemInSession: those make the
     play's identity. Other pages (Home, Login, ...) need ts and sessionId only; their userId
@@ -84,7 +87,7 @@ def classify(deduped: DataFrame) -> DataFrame:
         schemas.LOG_EVENT_JSON,
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": schemas.CORRUPT},
     )
-    e = deduped.withColumn("j", j)
+    e = lines.withColumn("j", j)
     page, ts, sid = F.col("j.page"), F.col("j.ts"), F.col("j.sessionId")
     uid, item, length = F.col("j.userId"), F.col("j.itemInSession"), F.col("j.length")
     is_play = F.coalesce(page == NEXT_SONG, F.lit(False))
@@ -110,7 +113,8 @@ def classify(deduped: DataFrame) -> DataFrame:
         "source_file",
         "file_day",
         "line",
-        "copies",
+        "_h",
+        "_h2",
         reason.alias("reason"),
         is_play.alias("is_play"),
         page.alias("page"),
@@ -133,13 +137,51 @@ def classify(deduped: DataFrame) -> DataFrame:
         "songplay_id",
         F.when(good_play, songplay_id("ts", "user_id", "session_id", "item_in_session")),
     )
-    # Two different lines with one play identity would make songplay_id ambiguous: keep the
-    # smallest line, quarantine the others. Non-plays are keyed by their line (no clash).
-    w = Window.partitionBy(F.coalesce("songplay_id", "line")).orderBy("line")
-    clash = good_play & (F.row_number().over(w) > 1)
-    return typed.withColumn(
-        "reason", F.when(clash, F.lit("duplicate_event_id")).otherwise(F.col("reason"))
+    return typed
+
+
+def resolve_identities(events: DataFrame) -> tuple[DataFrame, int]:
+    """Classified events -> (events in which each play identity has one row, identical play
+    lines dropped). Two different lines with one play identity would make songplay_id
+    ambiguous: the smallest line keeps it, the others are quarantined as duplicate_event_id.
+
+    Runs one small job (plays counted per songplay_id: 40 bytes a play cross the shuffle, not
+    the lines) and, only when some identity has several rows, a second one on those rows alone.
+    `events` should be cached: it is read by both."""
+    good_play = F.col("reason").isNull() & F.col("is_play")
+    counts = (
+        events.where(good_play)
+        .groupBy("songplay_id")
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .where("_n > 1")
+        .select("songplay_id")
     )
+    affected = [r[0] for r in counts.collect()]
+    if not affected:
+        return events, 0
+    ids = events.sparkSession.createDataFrame([(i,) for i in affected], "songplay_id string")
+    marked = events.join(F.broadcast(ids.withColumn("_aff", F.lit(True))), "songplay_id", "left")
+    is_aff = good_play & F.coalesce(F.col("_aff"), F.lit(False))
+    same_line = Window.partitionBy("songplay_id", "line").orderBy("source_file")
+    by_line = Window.partitionBy("songplay_id").orderBy("line")
+    ranked = (
+        marked.where(is_aff)
+        .withColumn("_copy", F.row_number().over(same_line))
+        .withColumn("_rank", F.dense_rank().over(by_line))
+    )
+    dropped = ranked.where("_copy > 1").count()
+    kept = ranked.where("_copy = 1 AND _rank = 1")
+    clashing = ranked.where("_copy = 1 AND _rank > 1").withColumn(
+        "reason", F.lit("duplicate_event_id")
+    )
+    cols = events.columns
+    resolved = (
+        marked.where(~is_aff)
+        .select(*cols)
+        .unionByName(kept.select(*cols))
+        .unionByName(clashing.select(*cols))
+    )
+    return resolved, dropped
 
 
 def plays(events: DataFrame) -> DataFrame:
@@ -148,10 +190,16 @@ def plays(events: DataFrame) -> DataFrame:
 
 
 def quarantine_rows(events: DataFrame) -> DataFrame:
-    """Bad lines as quarantined: the raw bytes of the line (see schemas.QUARANTINE)."""
-    return events.where(F.col("reason").isNotNull()).select(
-        "source_file",
-        F.col("line").cast("binary").alias("line"),
-        "reason",
-        F.col("file_day").alias("day"),
+    """Bad lines as quarantined, each distinct line of a file's day once, as its raw bytes (see
+    schemas.QUARANTINE). Bad lines are few: grouping them by their text is cheap."""
+    return (
+        events.where(F.col("reason").isNotNull())
+        .groupBy("file_day", "line")
+        .agg(F.min("source_file").alias("source_file"), F.min("reason").alias("reason"))
+        .select(
+            "source_file",
+            F.col("line").cast("binary").alias("line"),
+            "reason",
+            F.col("file_day").alias("day"),
+        )
     )

@@ -35,6 +35,10 @@ class AssetReport:
     quarantine_location: str | None = None
     # Asset-specific facts (users: state_mode, state_days_read, users_recomputed).
     details: dict[str, Any] = field(default_factory=dict)
+    # Whether this asset's output was moved where readers look, and if not, why.
+    published: bool = False
+    not_published: str | None = None
+    error: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,9 @@ class AssetReport:
             "duration_s": round(self.duration_s, 3),
             "checks": [c.to_json() for c in self.checks],
             "details": self.details,
+            "published": self.published,
+            "not_published": self.not_published,
+            "error": self.error,
         }
 
 
@@ -60,7 +67,6 @@ def build(
     *,
     args: Args,
     status: str,
-    published: bool,
     staging: str | None,
     spark_version: str | None,
     started: datetime,
@@ -80,7 +86,7 @@ def build(
     return {
         "report_version": REPORT_VERSION,
         "status": status,
-        "published": published,
+        "published": bool(assets) and all(a.published for a in assets.values()),
         "staging": staging,
         "spark_version": spark_version,
         "started_at": utc_iso(started),

@@ -6,20 +6,24 @@ from __future__ import annotations
 import re
 import sys
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkify_jobs import (
     artists,
+    errors,
+    graph,
     lake,
     logdata,
     schemas,
+    session,
     songdata,
     songplays,
     songs,
@@ -28,7 +32,15 @@ from sparkify_jobs import (
     users,
 )
 from sparkify_jobs.args import Args
-from sparkify_jobs.checks import Check, check, key_checks, profile, quarantine_share, references
+from sparkify_jobs.checks import (
+    Check,
+    check,
+    count_and_sample,
+    key_checks,
+    profile,
+    quarantine_share,
+    references,
+)
 from sparkify_jobs.errors import JobInputError
 from sparkify_jobs.fs import HadoopFS
 from sparkify_jobs.report import AssetReport
@@ -110,8 +122,28 @@ class Run:
         self._cached.append(df)
         return df
 
-    def publish(self) -> None:
-        self.staging.publish()
+    def decide(self) -> dict[str, str | None]:
+        """For each asset of the run, in order: None when it may be published, else why not. An
+        asset is published when it built, its blocking checks passed, and every asset of this
+        run it depends on is published too (it may have read what they staged)."""
+        why: dict[str, str | None] = {}
+        for name in self.args.assets:
+            rep = self.reports.get(name)
+            failed = [c.name for c in rep.checks if not c.passed and c.blocking] if rep else []
+            upstream = [d for d in graph.assets()[name].deps if why.get(d)]
+            if rep is None or rep.error is not None:
+                why[name] = "it could not be built"
+            elif failed:
+                why[name] = f"its checks failed: {', '.join(failed)}"
+            elif upstream:
+                why[name] = f"{', '.join(upstream)}, built in the same step, was not published"
+            else:
+                why[name] = None
+        return why
+
+    def publish(self, assets: set[str]) -> None:
+        """Publishes what the given assets staged (each staged path has one writer, declared)."""
+        self.staging.publish(lambda rel: graph.writer_of(rel) in assets)
 
     def close(self, keep_staging: bool) -> None:
         for df in self._cached:
@@ -139,8 +171,10 @@ class Run:
             rejected = {r["reason"]: int(r["n"]) for r in stats if r["reason"] is not None}
             good_rows = sum(int(r["n"]) for r in stats if r["reason"] is None)
             with_artist = sum(int(r["with_artist"]) for r in stats if r["reason"] is None)
-            # Rebuilt as a whole like the song tables, so stale rows go.
-            if rejected:
+            # Rebuilt as a whole like the song tables, so stale rows go. It is songs' to write.
+            if "songs" not in self.args.assets:
+                pass
+            elif rejected:
                 bad = parsed.where(F.col("reason").isNotNull()).select(
                     "source_file", F.col("line").cast("binary").alias("line"), "reason"
                 )
@@ -161,19 +195,26 @@ class Run:
                 )
             days = self.args.days
             paths = [logdata.day_path(self.raw, d) for d in days]
-            existing = [p for p in paths if self.fs.exists(p)]
+            sizes = {p: self.fs.size(p) for p in paths}
+            existing = [p for p in paths if sizes[p] is not None]
+            session.tune_for_input(self.spark, sum(sizes[p] or 0 for p in existing))
             lines = sources.read_lines(self.spark, existing)
-            events = self._persist(logdata.classify(logdata.deduplicate(lines)))
-            # One pass over the cached events answers every count the run needs.
+            # Cached once, parsed once; identical lines are told apart by hash, not shuffled.
+            parsed = self._persist(logdata.classify(logdata.with_file_day(lines)))
+            events, plays_dropped = logdata.resolve_identities(parsed)
+            # One pass answers every count the run needs: distinct lines per reason and day, and
+            # how many copies of a line the files held (by the line's hashes).
             stats = (
-                events.groupBy("file_day", "reason", "is_play")
-                .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("copies") - 1).alias("dups"))
+                events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
+                .agg(F.count(F.lit(1)).alias("_copies"))
+                .groupBy("file_day", "reason", "is_play")
+                .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
                 .collect()
             )
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
-            duplicates = distinct = 0
+            duplicates, distinct = plays_dropped, 0
             for r in stats:
                 duplicates += int(r["dups"])
                 distinct += int(r["n"])
@@ -206,19 +247,25 @@ class Run:
     # --- assets -----------------------------------------------------------------------------
 
     def run_asset(self, name: str) -> AssetReport:
+        """Builds one asset; an error is the asset's (recorded, not raised), so the other assets
+        of the step still build and publish."""
         t0 = time.monotonic()
-        rep = getattr(self, f"_asset_{name}")()
+        try:
+            rep = getattr(self, f"_asset_{name}")()
+        except Exception as e:
+            traceback.print_exc()
+            rep = AssetReport(error=errors.root_cause(e))
         rep.duration_s = time.monotonic() - t0
         self.reports[name] = rep
         failed = [c.name for c in rep.checks if not c.passed]
-        log(f"{name}: {rep.rows} rows in {rep.duration_s:.1f}s, failed checks: {failed or 'none'}")
+        outcome = (
+            f"error {rep.error['message']}" if rep.error else f"failed checks: {failed or 'none'}"
+        )
+        log(f"{name}: {rep.rows} rows in {rep.duration_s:.1f}s, {outcome}")
         return rep
 
     def checks(self) -> list[Check]:
         return [c for r in self.reports.values() for c in r.checks]
-
-    def blocked(self) -> bool:
-        return any(not c.passed and c.blocking for c in self.checks())
 
     def _song_report(self, src: SongInput) -> AssetReport:
         return AssetReport(
@@ -249,7 +296,7 @@ class Run:
             ),
         ]
         self.staging.table(
-            chosen.select(*songs.COLUMNS), "songs", songs.PARTITION_BY, sort_by=("song_id",)
+            chosen.select(*songs.COLUMNS), "songs", songs.PARTITION_BY, sort_by=songs.SORT_BY
         )
         self.staging.table(match, lake.SONG_MATCH, sort_by=("song_id",))
         return rep
@@ -425,8 +472,16 @@ class Run:
             mode = "incremental"
             old = self.spark.read.schema(schemas.USER_CURRENT).parquet(current_uri)
             merged, moved = users.merge_current(old, day_rows, run_days)
-            moved = self._persist(moved)
-            recomputed = moved.count()
+            # A user can only lose their latest play to a re-run day: a day never published
+            # before (the daily run's usual case) cannot, and costs no job to rule out.
+            latest_uri = self.table(lake.USER_LATEST)
+            rerun = any(
+                self.fs.exists(f"{latest_uri}/{lake.iso_day_dir(d)}") for d in self.args.days
+            )
+            recomputed = 0
+            if rerun:
+                moved = self._persist(moved)
+                recomputed = moved.count()
             current = merged
             if recomputed:
                 # A re-run day lost these users' latest plays: only all days can tell.
@@ -441,11 +496,9 @@ class Run:
             everything = published.unionByName(day_rows)
             state_days |= read
             current = users.latest(everything)
-        staged_current = self.staging.table(current, lake.USER_CURRENT, sort_by=("user_id",))
+        current = self._persist(current)
+        self.staging.table(current, lake.USER_CURRENT, sort_by=("user_id",))
         # 3. users: a projection of the new user_current, checked against the plays themselves.
-        current = self._persist(
-            self.spark.read.schema(schemas.USER_CURRENT).parquet(staged_current)
-        )
         df = current.select(*users.COLUMNS)
         p = profile(df, "user_id", users.COLUMNS)
         rep.checks = [*key_checks("users", "users", "user_id", p), self._level_check(current, logs)]
@@ -474,12 +527,14 @@ class Run:
         the state the merge used), each user's latest play of the run's days must be the user's
         current row, or older than it; and where it is the current row, level must agree. A lost
         update (another writer's state swapped in over this one) fails here."""
-        order = [F.col(c).desc() for c in users.ORDER]
-        w = Window.partitionBy("user_id").orderBy(*order)
         latest = (
-            logs.plays.withColumn("_rn", F.row_number().over(w))
-            .where("_rn = 1")
-            .select("user_id", F.struct(*users.ORDER).alias("_k"), F.col("level").alias("_level"))
+            logs.plays.groupBy("user_id")
+            .agg(F.max(F.struct(*users.ORDER, "level")).alias("_p"))
+            .select(
+                "user_id",
+                F.struct(*(F.col(f"_p.{c}").alias(c) for c in users.ORDER)).alias("_k"),
+                F.col("_p.level").alias("_level"),
+            )
         )
         cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
         bad = (
@@ -491,13 +546,12 @@ class Run:
             )
             .select("user_id")
         )
-        rows = bad.orderBy("user_id").limit(5).collect()
-        n = bad.count() if rows else 0
+        n, sample = count_and_sample(bad, "user_id")
         return check(
             "users",
             "users.level matches latest play",
             n,
-            [r[0] for r in rows],
+            sample,
             "users' level is not that of their latest play in these days: the users state was "
             "replaced by another writer; re-run users for these days"
             if n

@@ -7,6 +7,8 @@ quarantined by name instead of silently turning into NULL.
 
 from pyspark.sql import types as T
 
+from sparkify_jobs import graph
+
 CORRUPT = "_corrupt_record"
 
 
@@ -56,32 +58,19 @@ def _schema(*fields: tuple[str, T.DataType]) -> T.StructType:
 S, INT, L, D, TS = T.StringType(), T.IntegerType(), T.LongType(), T.DoubleType(), T.TimestampType()
 B = T.BinaryType()
 
-SONGS = _schema(("song_id", S), ("title", S), ("artist_id", S), ("year", INT), ("duration", D))
-ARTISTS = _schema(("artist_id", S), ("name", S), ("location", S), ("latitude", D), ("longitude", D))
-USERS = _schema(("user_id", INT), ("first_name", S), ("last_name", S), ("gender", S), ("level", S))
-TIME = _schema(
-    ("start_time", TS),
-    ("hour", INT),
-    ("day", INT),
-    ("week", INT),
-    ("month", INT),
-    ("year", INT),
-    ("weekday", INT),
-)
-SONGPLAYS = _schema(
-    ("songplay_id", S),
-    ("start_time", TS),
-    ("user_id", INT),
-    ("level", S),
-    ("song_id", S),
-    ("artist_id", S),
-    ("session_id", INT),
-    ("location", S),
-    ("user_agent", S),
-    ("year", INT),
-    ("month", INT),
-    ("day", INT),
-)
+_TYPES = {"string": S, "int32": INT, "int64": L, "double": D, "timestamp": TS}
+
+
+def table(asset: str) -> T.StructType:
+    """The asset's table as declared in assets/assets.json (the one statement of it)."""
+    return _schema(*((n, _TYPES[t]) for n, t in graph.assets()[asset].columns))
+
+
+SONGS = table("songs")
+ARTISTS = table("artists")
+USERS = table("users")
+TIME = table("time")
+SONGPLAYS = table("songplays")
 # `_state/user_latest/day=YYYY-MM-DD/`: `day` stays a string (no partition type inference).
 USER_LATEST = _schema(
     ("user_id", INT),

@@ -16,7 +16,6 @@ def configure(spark: SparkSession) -> SparkSession:
     # INT96 (Spark's default) is deprecated and read back as a naive timestamp by pyarrow and
     # DuckDB; TIMESTAMP_MICROS is marked as UTC-adjusted, which is what start_time is.
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-    spark.conf.set("spark.sql.adaptive.enabled", "true")
     conf = spark.sparkContext.getConf()
     if not conf.contains("spark.sql.shuffle.partitions"):
         # Spark's 200 is far too many for a day of events; an explicit --conf still wins.
@@ -34,3 +33,26 @@ def create() -> SparkSession:
         .getOrCreate()
     )
     return configure(spark)
+
+
+# Below this much input a query's fixed costs dominate: fewer partitions, no adaptive
+# re-planning between stages and no code generation make it cheaper (above, they pay).
+SMALL_INPUT_BYTES = 256 * 2**20
+BYTES_PER_PARTITION = 32 * 2**20
+
+
+def tune_for_input(spark: SparkSession, input_bytes: int) -> None:
+    """Shuffle partitions and adaptive execution chosen from the input's size, unless the
+    submitter set them (an explicit --conf always wins)."""
+    conf = spark.sparkContext.getConf()
+    parallelism = spark.sparkContext.defaultParallelism
+    small = input_bytes < SMALL_INPUT_BYTES
+    if not conf.contains("spark.sql.adaptive.enabled"):
+        spark.conf.set("spark.sql.adaptive.enabled", str(not small).lower())
+    if not conf.contains("spark.sql.codegen.wholeStage"):
+        # Compiling generated code costs more than it saves on a day of events.
+        spark.conf.set("spark.sql.codegen.wholeStage", str(not small).lower())
+    explicit = conf.contains("spark.sql.shuffle.partitions") or SHUFFLE_PARTITIONS_ENV in os.environ
+    if not explicit:
+        wanted = -(-input_bytes // BYTES_PER_PARTITION)
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(wanted, 2 * parallelism))))

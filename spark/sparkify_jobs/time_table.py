@@ -10,8 +10,11 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-COLUMNS = ("start_time", "hour", "day", "week", "month", "year", "weekday")
-PARTITION_BY = ("year", "month", "day")
+from sparkify_jobs import graph
+
+# The table's columns as declared in assets/assets.json (stated there once).
+COLUMNS = tuple(n for n, _ in graph.assets()["time"].columns)
+PARTITION_BY = graph.assets()["time"].partition_by
 
 
 def iso_weekday(c: F.Column) -> F.Column:

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-COLUMNS = ("user_id", "first_name", "last_name", "gender", "level")
+from sparkify_jobs import graph
+
+# The table's columns as declared in assets/assets.json (stated there once).
+COLUMNS = tuple(n for n, _ in graph.assets()["users"].columns)
 # What decides "latest", in order; together they are unique per play (songplay_id hashes the
 # other three and the user), and no column is ever NULL for a usable play.
 ORDER = ("ts", "session_id", "item_in_session", "songplay_id")
@@ -31,26 +34,32 @@ STATE_COLUMNS = (*COLUMNS, *ORDER)
 CURRENT_COLUMNS = (*STATE_COLUMNS, "day")
 
 
-def _latest_first() -> list[F.Column]:
-    # A function: Columns can only be built once a SparkContext exists.
-    return [F.col(c).desc() for c in ORDER]
+def _latest(cols: Sequence[str]) -> F.Column:
+    """The latest row of a group as one struct: `max` over a struct compares its fields in order,
+    so with ORDER first it picks the latest play. An aggregate, not a window: each task keeps one
+    row per group before the shuffle, so only one row per (day, user) moves, not every play."""
+    return F.max(F.struct(*ORDER, *(c for c in cols if c not in ORDER))).alias("_latest")
+
+
+def _unpack(cols: Sequence[str]) -> list[F.Column]:
+    return [F.col(c) if c == "user_id" else F.col(f"_latest.{c}").alias(c) for c in cols]
 
 
 def latest_per_day(plays: DataFrame) -> DataFrame:
     """Usable NextSong events -> each user's latest play per UTC day (the state rows)."""
-    w = Window.partitionBy("file_day", "user_id").orderBy(*_latest_first())
+    rest = [c for c in STATE_COLUMNS if c != "user_id"]
     return (
-        plays.withColumn("_rn", F.row_number().over(w))
-        .where("_rn = 1")
-        .select(*STATE_COLUMNS, F.col("file_day").alias("day"))
+        plays.groupBy(F.col("file_day").alias("day"), "user_id")
+        .agg(_latest(rest))
+        .select(*_unpack(STATE_COLUMNS), "day")
     )
 
 
 def latest(state: DataFrame) -> DataFrame:
     """State rows (user_latest and/or user_current rows, any days) -> one row per user, the
     latest, with the day it came from: a user_current."""
-    w = Window.partitionBy("user_id").orderBy(*_latest_first())
-    return state.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").select(*CURRENT_COLUMNS)
+    rest = [c for c in CURRENT_COLUMNS if c != "user_id"]
+    return state.groupBy("user_id").agg(_latest(rest)).select(*_unpack(CURRENT_COLUMNS))
 
 
 def build_users(state: DataFrame) -> DataFrame:

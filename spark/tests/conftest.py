@@ -112,4 +112,5 @@ def rows(df, *order):
 
 def write_lines(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    # surrogateescape: a test can write bytes that are not UTF-8, as raw data may hold.
+    path.write_text("\n".join(lines), errors="surrogateescape")

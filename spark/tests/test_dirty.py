@@ -56,9 +56,11 @@ BAD = {
     event(userId="abc", itemInSession=4): "wrong_type_user_id",
     event(userId="", itemInSession=5): "missing_user_id",
     event(ts=TS_11_1200, itemInSession=6): "ts_outside_file_day",
+    # Not UTF-8: kept as its raw bytes in quarantine, which any Parquet reader can read.
+    '{"ts": 15418926\udcff': "malformed_json",
 }
 BY_REASON = {
-    "malformed_json": 1,
+    "malformed_json": 2,
     "missing_ts": 1,
     "missing_session_id": 1,
     "wrong_type_ts": 1,
@@ -98,14 +100,14 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
     assert code == 0, report
     # The run's bad lines, counted once; each log asset has its own copy under the root.
     assert report["quarantine"] == {
-        "rows": 7,
+        "rows": 8,
         "by_reason": BY_REASON,
         "location": f"{lake}/_quarantine",
     }
     for asset in LOG_ASSETS:
         a = report["assets"][asset]
         assert a["quarantined"] == BY_REASON, asset
-        assert a["quarantine"] == {"rows": 7, "location": f"{lake}/_quarantine/{asset}"}, asset
+        assert a["quarantine"] == {"rows": 8, "location": f"{lake}/_quarantine/{asset}"}, asset
     sp = report["assets"]["songplays"]
     assert sp["duplicates_dropped"] == 1
     assert sp["input_files"] == 2  # the 28 missing days are just empty
@@ -123,9 +125,16 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
 
     q = read_table(spark, lake / "_quarantine/users", schemas.QUARANTINE)
     # Raw bytes, as read (the line may not be valid UTF-8).
-    got = {bytes(r["line"]).decode(): (r["reason"], r["day"]) for r in rows(q)}
+    got = {
+        bytes(r["line"]).decode(errors="surrogateescape"): (r["reason"], r["day"]) for r in rows(q)
+    }
     assert got == {line: (reason, "2018-11-10") for line, reason in BAD.items()}
     assert all(r.source_file.endswith("2018-11-10-events.json") for r in q.collect())
+    # Any Parquet reader reads the quarantine, the line that is not UTF-8 included.
+    import pyarrow.dataset as ds
+
+    lines = ds.dataset(lake / "_quarantine/users", format="parquet").to_table().column("line")
+    assert b'{"ts": 15418926\xff' in lines.to_pylist()
     for asset in ("time", "songplays"):  # the same lines, from the same parse
         other = read_table(spark, lake / "_quarantine" / asset, schemas.QUARANTINE)
         assert rows(other) == rows(q), asset

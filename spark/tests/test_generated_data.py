@@ -114,3 +114,28 @@ def test_user_latest_state_per_day(spark, built):
     state = read_table(spark, lake / "_state/user_latest", schemas.USER_LATEST)
     counts = {r["day"]: r["count"] for r in state.groupBy("day").count().collect()}
     assert counts == expected["users_per_day"]
+
+
+def test_every_table_has_the_declared_types_for_any_parquet_reader(built):
+    """Read with pyarrow, not Spark: each column of each table has the type the asset
+    declaration states, and timestamps are microseconds adjusted to UTC (not INT96)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from sparkify_jobs import graph
+
+    arrow = {
+        "string": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "double": pa.float64(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    _, lake, code, _ = built
+    assert code == 0
+    for name, asset in graph.assets().items():
+        table = ds.dataset(lake / name, format="parquet", partitioning="hive").to_table()
+        in_files = {n: t for n, t in asset.columns if n not in asset.partition_by}
+        got = {f.name: f.type for f in table.schema if f.name in in_files}
+        assert got == {n: arrow[t] for n, t in in_files.items()}, name
+        assert table.num_rows > 0, name

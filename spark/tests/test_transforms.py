@@ -56,7 +56,8 @@ def events_of(spark, lines, source=LOG_FILE):
     df = spark.createDataFrame(
         [(source, line) for line in lines], "source_file string, line string"
     )
-    return logdata.classify(logdata.deduplicate(df))
+    events, _ = logdata.resolve_identities(logdata.classify(logdata.with_file_day(df)))
+    return events
 
 
 def song_rows(spark, objs):
