@@ -72,6 +72,8 @@ export interface EmrStepFailureDetails {
   failedChecks?: string[];
   /** Where a step whose checks failed left its output. */
   stagingUri?: string;
+  /** The job report that explains the failure, when there was one: it says, per asset, what was published. */
+  reportUri?: string;
 }
 
 export interface EmrStepDeps {
@@ -457,7 +459,14 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
             type: 'DataCheckFailed',
             message: `${explainReport(report)} — ${where}${kept}`,
             nonRetryable: true,
-            details: [{ ...details, failedChecks, stagingUri: report.staging ?? undefined }],
+            details: [
+              {
+                ...details,
+                failedChecks,
+                stagingUri: report.staging ?? undefined,
+                reportUri: input.reportUri,
+              },
+            ],
           });
         }
         if (report?.status === 'failed' && report.error) {
@@ -465,7 +474,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
             type: report.error.retryable ? 'EmrStepFailed' : 'JobFailedPermanently',
             message: `${explainReport(report)} — ${where}`,
             nonRetryable: !report.error.retryable,
-            details: [details],
+            details: [{ ...details, reportUri: input.reportUri }],
           });
         }
         // No usable report: the contract's exit codes (3: a check failed, 2: bad arguments).

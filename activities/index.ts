@@ -2,13 +2,20 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
-import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph } from '../assets';
+import {
+  ASSET_KEY_PATTERN,
+  contiguousRanges,
+  DayRangeSchema,
+  daysIn,
+  graph,
+  type AssetSpec,
+} from '../assets';
 import type { Config } from '../config/config';
 import { inputsOfPartition } from '../lake/fingerprints';
-import { matchesFilter, upstreamVersions, versionFromManifest } from '../lake/freshness';
+import { matchesFilter, upstreamPartition, upstreamVersions, versionFromManifest } from '../lake/freshness';
 import { partitionsOf, writeRun, UNPARTITIONED } from '../lake/manifests';
-import { contiguousRanges, planBackfill } from '../lake/plan';
-import { parseJobReport } from '../lake/report';
+import { planBackfill } from '../lake/plan';
+import { explainAsset, parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
 import { openLake, s3ClientFor, type Lake } from '../lake/store';
 import { acquireLeaseSignal, leaseStateQuery, type lease } from '../workflows/lease';
@@ -78,7 +85,9 @@ const STEP_NAME_MAX = 256;
 
 function validateStepInput(input: RunStepInput): void {
   const problems: string[] = [];
-  if (!ASSET_KEY_PATTERN.test(input.stepKey)) problems.push(`step key "${input.stepKey}"`);
+  // A fused unit's key joins its steps' keys with `+` (assets/derive.ts fuseSteps).
+  if (!input.stepKey.split('+').every((k) => ASSET_KEY_PATTERN.test(k)))
+    problems.push(`step key "${input.stepKey}"`);
   for (const a of input.assets) if (!graph.specs.has(a)) problems.push(`asset "${a}" is not in the graph`);
   if (!DayRangeSchema.safeParse(input.range).success) problems.push(`range ${JSON.stringify(input.range)}`);
   if (problems.length > 0) {
@@ -241,41 +250,84 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       if (text === null)
         throw new Error(`the step finished but wrote no report at ${input.outcome.reportUri}`);
       const report = parseJobReport(text, input.outcome.reportUri);
-      if (!report.published) {
-        throw ApplicationFailure.nonRetryable(
-          `the step completed but its report says nothing was published (${report.status}): ${input.outcome.reportUri}`,
-          'NotPublished',
-        );
-      }
       const at = deps.now().toISOString();
-      const warnings = report.warnings.map((w) => `${w.name}: ${w.message ?? `${w.failing_count} failing`}`);
+      const where = input.failure?.reason.includes(' — ')
+        ? input.failure.reason.slice(input.failure.reason.indexOf(' — '))
+        : ` — EMR step ${input.outcome.stepId}`;
+      /**
+       * The upstream versions a partition read: taken before the step for upstreams built
+       * elsewhere; for one built (and published) by this same step — a fused unit — the version
+       * it was just given, which is the one the job read.
+       */
+      const upstreamRead = (spec: AssetSpec, partition: string): Record<string, string> => {
+        const out = { ...(input.prepared.upstream[spec.key]?.[partition] ?? {}) };
+        for (const dep of spec.deps) {
+          const built = report.assets[dep];
+          if (!built?.published) continue;
+          const depPartition = upstreamPartition(graph.specs.get(dep)!, partition);
+          const version =
+            depPartition === UNPARTITIONED ? built.data_version : built.data_versions?.[depPartition];
+          if (version) out[dep] = version;
+        }
+        return out;
+      };
       const results: AssetResult[] = [];
       for (const asset of input.assets) {
         const assetReport = report.assets[asset];
-        if (!assetReport) throw new Error(`job report ${input.outcome.reportUri} has no entry for ${asset}`);
         const spec = graph.specs.get(asset)!;
-        const mine = warnings.filter((_, i) => report.warnings[i]!.asset === asset);
-        for (const partition of partitionsOf(spec.partitioning, input.range)) {
-          const daily = partition !== UNPARTITIONED;
-          await writeRun(lake, asset, partition, {
-            status: 'materialized',
-            at,
-            workflowId: input.workflowId,
-            runKind: input.runKind,
+        const partitions = partitionsOf(spec.partitioning, input.range);
+        const base = {
+          at,
+          workflowId: input.workflowId,
+          runKind: input.runKind,
+          step: input.stepKey,
+          stepId: input.outcome.stepId,
+          codeVersion: input.code.hash,
+          range: input.range,
+          reportUri: input.outcome.reportUri,
+          startedAt: input.outcome.startedAt,
+          endedAt: input.outcome.endedAt,
+        };
+        if (!assetReport?.published) {
+          // Per asset: the job published what passed; this one did not, and says why.
+          const reason = `${explainAsset(report, asset)}${where}`;
+          const stagingUri = report.staging ?? undefined;
+          for (const partition of partitions) {
+            await writeRun(lake, asset, partition, {
+              ...base,
+              status: 'failed',
+              reason,
+              logFile: input.failure?.logFile ?? input.outcome.logFile,
+              stagingUri,
+            });
+          }
+          results.push({
+            asset,
+            status: 'failed',
             step: input.stepKey,
             stepId: input.outcome.stepId,
+            reason,
+            logFile: input.failure?.logFile ?? input.outcome.logFile,
+            stagingUri,
             codeVersion: input.code.hash,
-            range: input.range,
+          });
+          continue;
+        }
+        const mine = report.warnings
+          .filter((w) => w.asset === asset)
+          .map((w) => `${w.name}: ${w.message ?? `${w.failing_count} failing`}`);
+        for (const partition of partitions) {
+          const daily = partition !== UNPARTITIONED;
+          await writeRun(lake, asset, partition, {
+            ...base,
+            status: 'materialized',
             rows: daily ? (assetReport.rows_per_day?.[partition] ?? 0) : assetReport.rows,
             tableRows: assetReport.table_rows,
             quarantined: assetReport.quarantined,
-            reportUri: input.outcome.reportUri,
             dataVersion:
               (daily ? assetReport.data_versions?.[partition] : assetReport.data_version) ?? undefined,
             inputs: inputsOfPartition(spec, partition, input.prepared.inputs),
-            upstream: input.prepared.upstream[asset]?.[partition] ?? {},
-            startedAt: input.outcome.startedAt,
-            endedAt: input.outcome.endedAt,
+            upstream: upstreamRead(spec, partition),
             ...(mine.length > 0 ? { warnings: mine } : {}),
           });
         }

@@ -49,6 +49,23 @@ export const InputSpecSchema = z
   })
   .strict();
 
+export const COLUMN_TYPES = ['string', 'int32', 'int64', 'double', 'timestamp'] as const;
+
+export const TableSpecSchema = z
+  .object({
+    /** Every column a reader sees, partition columns included, in order. */
+    columns: z
+      .array(z.object({ name: z.string().regex(/^[a-z][a-z0-9_]*$/), type: z.enum(COLUMN_TYPES) }).strict())
+      .min(1),
+    /** Columns that are directories (`year=2018/`), not in the files. */
+    partitionBy: z.array(z.string()),
+  })
+  .strict()
+  .refine((t) => t.partitionBy.every((p) => t.columns.some((c) => c.name === p)), {
+    message: 'every partition column is one of the columns',
+  });
+export type TableSpec = z.infer<typeof TableSpecSchema>;
+
 export const AssetSpecSchema = z
   .object({
     key: AssetKeySchema,
@@ -67,6 +84,8 @@ export const AssetSpecSchema = z
     reads: z.array(LakePathSchema),
     /** Every lake path the asset's step writes for it, besides reports. */
     writes: z.array(WriteSpecSchema).min(1),
+    /** The asset's table as readers see it: the contract the Spark jobs write to. */
+    table: TableSpecSchema,
     checks: z.array(CheckSpecSchema),
   })
   .strict();
@@ -88,6 +107,8 @@ export const DeclarationSchema = z
           .strict(),
       })
       .strict(),
+    /** What each column type means (the Spark jobs and the warehouse map them). */
+    types: z.record(z.enum(COLUMN_TYPES), z.string()),
     inputs: z.record(z.string().regex(ASSET_KEY_PATTERN), InputSpecSchema),
     assets: z.array(z.unknown()),
   })

@@ -73,3 +73,15 @@ export function monthsOf(range: DayRange): string[] {
 export function describeRange(range: DayRange): string {
   return addDays(range.start, 1) === range.end ? range.start : `${range.start}..${addDays(range.end, -1)}`;
 }
+
+/** Maximal runs of consecutive days, as half-open ranges. */
+export function contiguousRanges(days: readonly string[]): DayRange[] {
+  const sorted = [...new Set(days)].sort();
+  const out: DayRange[] = [];
+  for (const day of sorted) {
+    const last = out.at(-1);
+    if (last && last.end === day) last.end = addDays(day, 1);
+    else out.push({ start: day, end: addDays(day, 1) });
+  }
+  return out;
+}

@@ -35,6 +35,7 @@ export async function startBackfill(
       {
         maxParallelSteps: config.concurrency.steps,
         stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
+        fuse: config.emr.fuseSteps,
         ...input,
       },
     ],

@@ -46,6 +46,7 @@ export async function startMaterialize(
     range: opts.range,
     runKind: opts.runKind ?? 'manual',
     only,
+    fuse: config.emr.fuseSteps,
     maxParallelSteps: config.concurrency.steps,
     stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
   };

@@ -26,6 +26,7 @@ function desired(config: Config) {
       {
         selection: s.selection,
         maxParallelSteps: config.concurrency.steps,
+        fuse: config.emr.fuseSteps,
         stepHeartbeatTimeoutMs: config.emr.stepHeartbeatTimeoutMs,
       },
     ],

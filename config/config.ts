@@ -67,6 +67,7 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
 }
 
 const OVERLAP_POLICIES = ['SKIP', 'BUFFER_ONE', 'BUFFER_ALL', 'CANCEL_OTHER', 'ALLOW_ALL'] as const;
+const FUSE_MODES = ['none', 'daily', 'all'] as const;
 
 export const ConfigSchema = z
   .object({
@@ -95,6 +96,8 @@ export const ConfigSchema = z
       pollMaxMs: wholeNumber(10).default(60_000),
       /** A step activity silent this long is retried on another worker, where it re-attaches. */
       stepHeartbeatTimeoutMs: wholeNumber(1000).default(120_000),
+      /** Which steps of a run share one EMR step (assets/derive.ts fuseSteps). */
+      fuseSteps: z.enum(FUSE_MODES, expecting(`one of ${FUSE_MODES.join(', ')}`)).default('daily'),
     }),
     s3: section({
       endpoint: url(),
@@ -148,6 +151,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_EMR_POLL_INITIAL_MS: 'emr.pollInitialMs',
   SPARKIFY_EMR_POLL_MAX_MS: 'emr.pollMaxMs',
   SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: 'emr.stepHeartbeatTimeoutMs',
+  SPARKIFY_EMR_FUSE_STEPS: 'emr.fuseSteps',
   SPARKIFY_S3_ENDPOINT: 's3.endpoint',
   SPARKIFY_RAW_URI: 'storage.raw',
   SPARKIFY_LAKE_URI: 'storage.lake',

@@ -1,5 +1,6 @@
 import {
   addDays,
+  contiguousRanges,
   daysIn,
   downstreamOf,
   graph,
@@ -69,18 +70,6 @@ export interface PlanOptions {
   only: PartitionFilter;
   codeVersion: string;
   detailLimit?: number;
-}
-
-/** Maximal runs of consecutive days, as half-open ranges. */
-export function contiguousRanges(days: readonly string[]): DayRange[] {
-  const sorted = [...new Set(days)].sort();
-  const out: DayRange[] = [];
-  for (const day of sorted) {
-    const last = out.at(-1);
-    if (last && last.end === day) last.end = addDays(day, 1);
-    else out.push({ start: day, end: addDays(day, 1) });
-  }
-  return out;
 }
 
 export async function planBackfill(lake: Lake, raw: Lake, o: PlanOptions): Promise<BackfillPlan> {

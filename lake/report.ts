@@ -24,6 +24,18 @@ export const CheckResultSchema = z
   .strict();
 export type CheckResult = z.infer<typeof CheckResultSchema>;
 
+export const JobErrorSchema = z
+  .object({
+    /** The root cause's type, e.g. java.nio.file.AccessDeniedException. */
+    type: z.string().min(1),
+    /** The root cause's message, one paragraph, no stack trace. */
+    message: z.string(),
+    /** false when running the step again cannot help (permission denied, a path missing, bad config). */
+    retryable: z.boolean(),
+  })
+  .strict();
+export type JobError = z.infer<typeof JobErrorSchema>;
+
 export const AssetReportSchema = z
   .object({
     /**
@@ -50,6 +62,16 @@ export const AssetReportSchema = z
     checks: z.array(CheckResultSchema),
     /** Asset-specific facts (users: state_mode, state_days_read, users_recomputed). */
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+    /**
+     * Whether this asset's output is where readers look. Decided per asset: one whose blocking
+     * checks passed is published even when another asset of the same step failed, unless it
+     * depends on that one.
+     */
+    published: z.boolean(),
+    /** Why it was not published (its checks, its error, or an upstream of the same step). */
+    not_published: z.string().nullable(),
+    /** The root cause, when building this asset broke. */
+    error: JobErrorSchema.nullable(),
   })
   .strict();
 export type AssetReport = z.infer<typeof AssetReportSchema>;
@@ -57,23 +79,11 @@ export type AssetReport = z.infer<typeof AssetReportSchema>;
 export const FailedCheckSchema = CheckResultSchema.extend({ asset: z.string().min(1) }).strict();
 export type FailedCheck = z.infer<typeof FailedCheckSchema>;
 
-export const JobErrorSchema = z
-  .object({
-    /** The root cause's type, e.g. java.nio.file.AccessDeniedException. */
-    type: z.string().min(1),
-    /** The root cause's message, one paragraph, no stack trace. */
-    message: z.string(),
-    /** false when running the step again cannot help (permission denied, a path missing, bad config). */
-    retryable: z.boolean(),
-  })
-  .strict();
-export type JobError = z.infer<typeof JobErrorSchema>;
-
 export const JobReportSchema = z
   .object({
     report_version: z.literal(2),
     status: z.enum(['succeeded', 'check_failed', 'failed']),
-    /** true once the output is where readers see it; never true with a failed blocking check. */
+    /** true when every asset was published (see each asset's `published`). */
     published: z.boolean(),
     /** Where the output was staged; kept for inspection when it was not published. */
     staging: z.string().nullable(),
@@ -145,4 +155,14 @@ export function explainReport(report: JobReport): string | null {
   }
   if (report.error) return `${report.error.message} (${report.error.type})`;
   return null;
+}
+
+/** Why one asset of a step was not published: its own checks or error first, else the reason the job gave. */
+export function explainAsset(report: JobReport, asset: string): string {
+  const a = report.assets[asset];
+  if (!a) return `the job report has no entry for ${asset}`;
+  const mine = report.failed_checks.filter((c) => c.asset === asset);
+  if (mine.length > 0) return explainReport({ ...report, failed_checks: mine, error: null })!;
+  if (a.error) return `${a.error.message} (${a.error.type})`;
+  return `not published: ${a.not_published ?? 'no reason given'}`;
 }

@@ -22,6 +22,7 @@ const spec = (key: string, deps: string[], step = key): AssetSpec => ({
   inputs: ['log_data'],
   reads: [],
   writes: [{ path: key, scope: 'partition' }],
+  table: { columns: [{ name: 'id', type: 'string' }], partitionBy: [] },
   checks: [],
 });
 

@@ -39,7 +39,7 @@ interface Harness {
 }
 
 /** A lake, raw data (a song file and a log file per day of November 2018) and a task queue. */
-function harness(): Harness {
+function harness(fuse: 'none' | 'daily' | 'all' = 'none'): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'sparkify-wf-'));
   const rawDir = join(dir, 'raw');
   mkdirSync(join(rawDir, 'song_data/A/B/C'), { recursive: true });
@@ -54,6 +54,7 @@ function harness(): Harness {
       SPARKIFY_RAW_URI: rawDir,
       SPARKIFY_LAKE_URI: join(dir, 'lake'),
       SPARKIFY_CODE_URI: join(dir, 'code'),
+      SPARKIFY_EMR_FUSE_STEPS: fuse,
     },
   });
   return { config, dir, rawDir, events: join(dir, 'events.txt') };
@@ -99,7 +100,7 @@ function run(h: Harness, input: Partial<MaterializeInput>, workflowId = `wf-${ra
   return env.client.workflow.execute(materialize, {
     taskQueue: h.config.temporal.taskQueue,
     workflowId,
-    args: [{ selection: '*', range: RANGE, ...input }],
+    args: [{ selection: '*', range: RANGE, fuse: h.config.emr.fuseSteps, ...input }],
   });
 }
 
@@ -351,4 +352,46 @@ test('the Temporal Web UI tells the story: a summary and details per run, a summ
       'record songplays 2018-11-01..2018-11-02',
     ]),
   );
+});
+
+test('fused daily steps: one EMR step for users, time and songplays, each asset recorded on its own; a failed check fails only its asset', async () => {
+  const h = harness('daily');
+  const lake = openLake(h.config.storage.lake);
+  const raw = openLake(h.config.storage.raw);
+  const first = await withWorker(h, {}, () => run(h, { range: { start: '2018-11-01', end: '2018-11-03' } }));
+  expect(statusOf(first)).toEqual({
+    songs: 'materialized',
+    artists: 'materialized',
+    users: 'materialized',
+    time: 'materialized',
+    songplays: 'materialized',
+  });
+  expect(stepsRun(h)).toEqual(['song_tables@2018-11-01', 'users+time+songplays@2018-11-01']);
+  const cells = (
+    await readLakeStatus(lake, raw, { days: ['2018-11-01', '2018-11-02'], codeVersion: FAKE_CODE.hash })
+  ).cells;
+  // Every partition up to date: songplays recorded the users versions its own step just wrote.
+  expect(cells.filter((c) => c.state !== 'materialized')).toEqual([]);
+
+  // A new day whose songplays check fails: users and time of that day are published all the same.
+  const next = await withWorker(h, { failChecks: ['songplays@2018-11-03'] }, () =>
+    settle(run(h, { range: { start: '2018-11-03', end: '2018-11-04' } })),
+  );
+  expect(statusOf(next)).toEqual({
+    songs: 'up_to_date',
+    artists: 'up_to_date',
+    users: 'materialized',
+    time: 'materialized',
+    songplays: 'failed',
+  });
+  const songplays = next.assets.find((a) => a.asset === 'songplays')!;
+  expect(songplays.reason).toMatch(
+    /^users table missing: materialize users for these days first \(songplays.user_id in users: 73 failing rows, e.g. 3, 9\) — EMR step s-users\+time\+songplays@2018-11-03 FAILED/,
+  );
+  const day3 = (await readLakeStatus(lake, raw, { days: ['2018-11-03'], codeVersion: FAKE_CODE.hash })).cells;
+  expect(Object.fromEntries(day3.map((c) => [c.asset, c.state]))).toMatchObject({
+    users: 'materialized',
+    time: 'materialized',
+    songplays: 'failed',
+  });
 });

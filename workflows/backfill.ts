@@ -49,6 +49,7 @@ export const BackfillInputSchema = z
     concurrency: z.number().int().min(1).max(100).default(2),
     /** Which partitions to build: not up to date (default), only missing/failed/stale, or all. */
     only: PartitionFilterSchema.default('outdated'),
+    fuse: z.enum(['none', 'daily', 'all']).default('none'),
     maxParallelSteps: z.number().int().min(1).max(64).default(2),
     stepHeartbeatTimeoutMs: z.number().int().min(1000).optional(),
     /** Continue as new once the history reaches this many events (the hard limit is 51,200). */
@@ -140,6 +141,7 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     runKind: 'backfill' as const,
     code,
     only: input.only,
+    fuse: input.fuse,
     maxParallelSteps: input.maxParallelSteps,
     ...(input.stepHeartbeatTimeoutMs ? { stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs } : {}),
   });

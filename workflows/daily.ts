@@ -8,6 +8,7 @@ const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', S
 
 export interface DailyInput {
   selection: string;
+  fuse?: 'none' | 'daily' | 'all';
   maxParallelSteps?: number;
   stepHeartbeatTimeoutMs?: number;
   /** Only for a manual start outside a schedule; a scheduled run takes its day from the schedule. */
@@ -32,6 +33,7 @@ export async function daily(input: DailyInput): Promise<MaterializeResult> {
     selection: input.selection,
     range: { start: day, end: addDays(day, 1) },
     runKind: 'schedule',
+    fuse: input.fuse,
     maxParallelSteps: input.maxParallelSteps,
     stepHeartbeatTimeoutMs: input.stepHeartbeatTimeoutMs,
   });

@@ -21,9 +21,12 @@ import {
   monthsOf,
   planSteps,
   selectAssets,
+  contiguousRanges,
+  daysIn,
+  fuseSteps,
   stepLease,
   type DayRange,
-  type StepPlan,
+  type StepUnit,
 } from '../assets';
 import { leaseGrantedSignal, releaseLeaseSignal } from './lease';
 import { materializeDetails, stepSummary } from './summaries';
@@ -41,6 +44,7 @@ import {
   type CodeVersion,
   type MaterializeInput,
   type MaterializeResult,
+  type PreparedStep,
   type SparkifyActivities,
 } from './types';
 
@@ -78,15 +82,25 @@ const sparkActivities = (heartbeatTimeoutMs: number) =>
 /** A lease is held for the whole of a step (lookup, every range, bookkeeping); this bounds it. */
 const LEASE_TTL_MS = 26 * 3_600_000;
 
-function failureOf(err: unknown): { reason: string; logFile?: string; stepId?: string; stagingUri?: string } {
+interface StepFailure {
+  reason: string;
+  logFile?: string;
+  stepId?: string;
+  stagingUri?: string;
+  /** The job's report, when the step left one: it says per asset what was published. */
+  reportUri?: string;
+}
+
+function failureOf(err: unknown): StepFailure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
-    const detail = (cause.details?.[0] ?? {}) as { logFile?: string; stepId?: string; stagingUri?: string };
+    const detail = (cause.details?.[0] ?? {}) as Omit<StepFailure, 'reason'>;
     return {
       reason: cause.message,
       logFile: detail.logFile,
       stepId: detail.stepId,
       stagingUri: detail.stagingUri,
+      reportUri: detail.reportUri,
     };
   }
   return { reason: cause instanceof Error ? cause.message : String(cause) };
@@ -127,6 +141,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   const { input, selected } = validateInput(rawInput);
   const { workflowId, runId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
+  const units = fuseSteps(steps, input.fuse);
   const spark = sparkActivities(input.stepHeartbeatTimeoutMs);
 
   upsertSearchAttributes([
@@ -171,49 +186,60 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   };
   showDetails();
 
-  /** Runs `fn` holding the step's lease: serialised with every other run writing the same state. */
-  const withLease = async (step: StepPlan, fn: () => Promise<void>): Promise<void> => {
-    const { key, wholeTable } = stepLease(graph, step.key);
-    const range: DayRange | null = wholeTable ? null : input.range;
-    const requestId = `${workflowId}/${runId}/${step.key}`;
-    const label = `${step.key} ${range ? describeRange(range) : 'whole table'} (${workflowId})`;
-    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
-      { summary: `lease ${step.key} ${range ? describeRange(range) : '(whole table)'}` },
-      [{ key, requestId, holder: { workflowId, runId }, range, ttlMs: LEASE_TTL_MS, label }],
-    );
+  /**
+   * Runs `fn` holding the leases of the unit's steps: serialised with every other run writing the
+   * same state. Taken one at a time in key order, so two runs needing the same leases can never
+   * each hold one and wait for the other.
+   */
+  const withLeases = async (unit: StepUnit, fn: () => Promise<void>): Promise<void> => {
+    const held: { leaseWorkflowId: string; requestId: string }[] = [];
     try {
-      if (!granted.has(requestId)) {
-        setStatus(step.assets, {
-          status: 'waiting',
-          reason: heldBy.length > 0 ? `waiting for ${heldBy.join(', ')}` : 'waiting for its lease',
-        });
-        await condition(() => granted.has(requestId));
+      const steps = [...unit.steps].sort((a, b) =>
+        stepLease(graph, a.key).key < stepLease(graph, b.key).key ? -1 : 1,
+      );
+      for (const step of steps) {
+        const { key, wholeTable } = stepLease(graph, step.key);
+        const range: DayRange | null = wholeTable ? null : input.range;
+        const requestId = `${workflowId}/${runId}/${step.key}`;
+        const label = `${step.key} ${range ? describeRange(range) : 'whole table'} (${workflowId})`;
+        const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
+          { summary: `lease ${step.key} ${range ? describeRange(range) : '(whole table)'}` },
+          [{ key, requestId, holder: { workflowId, runId }, range, ttlMs: LEASE_TTL_MS, label }],
+        );
+        held.push({ leaseWorkflowId, requestId });
+        if (!granted.has(requestId)) {
+          setStatus(step.assets, {
+            status: 'waiting',
+            reason: heldBy.length > 0 ? `waiting for ${heldBy.join(', ')}` : 'waiting for its lease',
+          });
+          await condition(() => granted.has(requestId));
+        }
       }
-      setStatus(step.assets, { status: 'running', reason: undefined });
+      setStatus(
+        unit.steps.flatMap((s) => s.assets),
+        { status: 'running', reason: undefined },
+      );
       await fn();
     } finally {
       await CancellationScope.nonCancellable(async () => {
-        try {
-          await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
-        } catch {
-          // The lease workflow released it already (its holder check, or its time ran out).
+        for (const { leaseWorkflowId, requestId } of held.reverse()) {
+          try {
+            await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
+          } catch {
+            // The lease workflow released it already (its holder check, or its time ran out).
+          }
         }
       });
     }
   };
 
-  const runStep = async (step: StepPlan): Promise<void> => {
-    const which = {
-      workflowId,
-      runKind: input.runKind,
-      stepKey: step.key,
-      assets: [...step.assets],
-      code: pinned,
-    };
-    try {
-      await withLease(step, async () => {
-        // Decided only now, holding the lease: another run may have just built these partitions.
-        const prepared = await bookkeeping.prepareStep.executeWithOptions(
+  /** What each step of a unit must build, decided while holding the leases. */
+  const prepareUnit = async (unit: StepUnit) => {
+    const prepared = new Map<string, PreparedStep>();
+    for (const step of unit.steps) {
+      prepared.set(
+        step.key,
+        await bookkeeping.prepareStep.executeWithOptions(
           { summary: `what ${step.key} must build in ${describeRange(input.range)}` },
           [
             {
@@ -224,51 +250,98 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
               only: input.only,
             },
           ],
-        );
-        if (prepared.runRanges.length === 0) {
+        ),
+      );
+    }
+    // Within a fused unit a downstream step is prepared before its upstream is rebuilt, so it
+    // also builds whatever its upstream in the unit builds: they share one spark-submit, the
+    // extra days cost little, and nothing is left stale behind the run.
+    const days = new Map<string, Set<string>>();
+    for (const step of unit.steps) {
+      const need = new Set(
+        prepared
+          .get(step.key)!
+          .runRanges.flatMap((r) => (step.partitioning === 'daily' ? daysIn(r) : ['all'])),
+      );
+      for (const dep of step.deps) {
+        const upstream = days.get(dep);
+        if (!upstream || upstream.size === 0) continue;
+        if (upstream.has('all'))
+          daysIn(input.range).forEach((d) => need.add(step.partitioning === 'daily' ? d : 'all'));
+        else upstream.forEach((d) => need.add(step.partitioning === 'daily' ? d : 'all'));
+      }
+      days.set(step.key, need);
+    }
+    return { prepared, days };
+  };
+
+  const runUnit = async (unit: StepUnit): Promise<void> => {
+    const unitAssets = unit.steps.flatMap((s) => s.assets);
+    const which = { workflowId, runKind: input.runKind, stepKey: unit.key, code: pinned };
+    try {
+      await withLeases(unit, async () => {
+        const { prepared, days } = await prepareUnit(unit);
+        const working = unit.steps.filter((s) => days.get(s.key)!.size > 0);
+        for (const step of unit.steps.filter((s) => !working.includes(s))) {
           const fresh = input.only === 'outdated' || input.only === 'all';
           setStatus(step.assets, {
             status: fresh ? 'up_to_date' : 'filtered',
-            upToDate: prepared.untouched,
+            upToDate: prepared.get(step.key)!.untouched,
             reason: fresh
               ? 'unchanged since its last materialization (same code, inputs and upstream data)'
               : `no partition is ${input.only}`,
           });
-          return;
         }
-        setStatus(step.assets, {
-          ranges: prepared.runRanges,
-          upToDate: prepared.untouched,
-          reason: prepared.reasons.join('; ') || undefined,
-        });
-        for (const range of prepared.runRanges) {
+        if (working.length === 0) return;
+        for (const step of working) {
+          const p = prepared.get(step.key)!;
+          const ranges = step.partitioning === 'daily' ? contiguousRanges([...days.get(step.key)!]) : [];
+          setStatus(step.assets, {
+            ranges,
+            upToDate: p.untouched,
+            reason: p.reasons.join('; ') || undefined,
+          });
+        }
+        const dailyDays = working
+          .filter((s) => s.partitioning === 'daily')
+          .flatMap((s) => [...days.get(s.key)!]);
+        // One EMR step per run of consecutive days (the unpartitioned assets ride on the first);
+        // a unit of unpartitioned steps alone runs once.
+        const ranges = dailyDays.length > 0 ? contiguousRanges(dailyDays) : [input.range];
+        const merged = {
+          inputs: Object.assign(
+            {},
+            ...working.map((s) => prepared.get(s.key)!.inputs),
+          ) as PreparedStep['inputs'],
+          upstream: Object.assign(
+            {},
+            ...working.map((s) => prepared.get(s.key)!.upstream),
+          ) as PreparedStep['upstream'],
+        };
+        const logDays = working.flatMap((s) => Object.entries(prepared.get(s.key)!.inputs.log_data ?? {}));
+        if (logDays.length > 0) merged.inputs = { ...merged.inputs, log_data: Object.fromEntries(logDays) };
+        for (const [i, range] of ranges.entries()) {
+          const assets = working
+            .filter((s) => (s.partitioning === 'daily' ? days.get(s.key)!.size > 0 : i === 0))
+            .flatMap((s) => s.assets);
+          const partitioned = working.some((s) => s.partitioning === 'daily');
           try {
-            const partitioned = step.partitioning === 'daily';
             const outcome = await spark.runStep.executeWithOptions(
-              { summary: stepSummary(step.key, partitioned ? range : null) },
+              { summary: stepSummary(unit.key, partitioned ? range : null) },
               [
                 {
-                  stepKey: step.key,
-                  assets: [...step.assets],
+                  stepKey: unit.key,
+                  assets,
                   range,
                   code: pinned,
                   runTag: `${workflowId}/${firstExecutionRunId}`,
                 },
               ],
             );
-            setStatus(step.assets, { stepId: outcome.stepId });
+            setStatus(assets, { stepId: outcome.stepId });
             const recorded = await bookkeeping.recordMaterialization.executeWithOptions(
-              {
-                summary: `record ${step.assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim(),
-              },
-              [
-                {
-                  ...which,
-                  range,
-                  outcome,
-                  prepared: { inputs: prepared.inputs, upstream: prepared.upstream },
-                },
-              ],
+              { summary: `record ${assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim() },
+              [{ ...which, assets, range, outcome, prepared: merged }],
             );
             for (const r of recorded) {
               const before = results.get(r.asset)!;
@@ -280,13 +353,35 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
                 reason: before.reason,
               });
             }
+            showDetails();
           } catch (err) {
             if (isCancellation(err)) throw err;
-            const failure = failureOf(err);
-            setStatus(step.assets, { status: 'failed', ...failure });
+            const { reportUri, ...failure } = failureOf(err);
+            if (reportUri && failure.stepId) {
+              // The job reported per asset: what passed its checks was published and is recorded
+              // as materialized; the rest as failed, each with its own reason.
+              const recorded = await bookkeeping.recordMaterialization.executeWithOptions(
+                { summary: `record ${assets.join(', ')} (step failed)` },
+                [
+                  {
+                    ...which,
+                    assets,
+                    range,
+                    outcome: { stepId: failure.stepId, adopted: false, reportUri, logFile: failure.logFile },
+                    prepared: merged,
+                    failure,
+                  },
+                ],
+              );
+              for (const r of recorded) results.set(r.asset, { ...results.get(r.asset)!, ...r });
+              showDetails();
+              if (recorded.some((r) => r.status === 'failed')) return;
+              continue;
+            }
+            setStatus(assets, { status: 'failed', ...failure });
             await bookkeeping.recordFailure.executeWithOptions(
-              { summary: `record the failure of ${step.assets.join(', ')}` },
-              [{ ...which, range, ...failure }],
+              { summary: `record the failure of ${assets.join(', ')}` },
+              [{ ...which, assets, range, ...failure }],
             );
             return;
           }
@@ -294,45 +389,49 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      setStatus(step.assets, { status: 'failed', ...failureOf(err) });
+      setStatus(unitAssets, { status: 'failed', ...failureOf(err) });
     }
   };
 
-  const finished = (s: StepPlan) =>
-    s.assets.every((a) =>
-      ['materialized', 'up_to_date', 'filtered', 'failed', 'skipped'].includes(results.get(a)!.status),
+  const finished = (u: StepUnit) =>
+    u.steps.every((s) =>
+      s.assets.every((a) =>
+        ['materialized', 'up_to_date', 'filtered', 'failed', 'skipped'].includes(results.get(a)!.status),
+      ),
     );
   const succeeded = (key: string) =>
-    steps
-      .find((s) => s.key === key)!
-      .assets.every((a) => ['materialized', 'up_to_date', 'filtered'].includes(results.get(a)!.status));
+    units
+      .find((u) => u.key === key)!
+      .steps.every((s) =>
+        s.assets.every((a) => ['materialized', 'up_to_date', 'filtered'].includes(results.get(a)!.status)),
+      );
 
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
   for (;;) {
-    for (const step of steps) {
-      if (started.has(step.key) || !step.deps.every((d) => finished(steps.find((s) => s.key === d)!)))
+    for (const unit of units) {
+      if (started.has(unit.key) || !unit.deps.every((d) => finished(units.find((u) => u.key === d)!)))
         continue;
-      const failedDep = step.deps.find((d) => !succeeded(d));
+      const failedDep = unit.deps.find((d) => !succeeded(d));
       if (failedDep !== undefined) {
-        started.add(step.key);
-        setStatus(step.assets, {
-          status: 'skipped',
-          reason: `upstream step ${failedDep} did not materialize`,
-        });
+        started.add(unit.key);
+        setStatus(
+          unit.steps.flatMap((s) => s.assets),
+          { status: 'skipped', reason: `upstream step ${failedDep} did not materialize` },
+        );
         continue;
       }
       if (running.size >= input.maxParallelSteps) continue;
-      started.add(step.key);
+      started.add(unit.key);
       running.set(
-        step.key,
-        runStep(step).finally(() => running.delete(step.key)),
+        unit.key,
+        runUnit(unit).finally(() => running.delete(unit.key)),
       );
     }
     if (running.size === 0) {
-      // Nothing left in flight: either every step has been dealt with, or the pass above just
+      // Nothing left in flight: either every unit has been dealt with, or the pass above just
       // skipped some and the next pass resolves what depended on them.
-      if (steps.every((s) => started.has(s.key))) break;
+      if (units.every((u) => started.has(u.key))) break;
       continue;
     }
     await Promise.race(running.values());

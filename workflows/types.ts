@@ -35,6 +35,8 @@ export const MaterializeInputSchema = z
     /** Pinned code, e.g. from a parent backfill, so all its months run the same code. */
     code: CodeVersionSchema.optional(),
     only: PartitionFilterSchema.default('outdated'),
+    /** Which steps share one EMR step (see assets/derive.ts fuseSteps). */
+    fuse: z.enum(['none', 'daily', 'all']).default('none'),
     /** How long a step activity may go without a heartbeat before another worker takes over. */
     stepHeartbeatTimeoutMs: z.number().int().min(1000).default(120_000),
   })
@@ -142,6 +144,11 @@ interface StepRecordBase {
 export interface RecordInput extends StepRecordBase {
   outcome: RunStepOutcome;
   prepared: Pick<PreparedStep, 'inputs' | 'upstream'>;
+  /**
+   * Set when the EMR step failed but left a report: each asset the report says was published is
+   * recorded as materialized, the others as failed, with this as where to look.
+   */
+  failure?: { reason: string; logFile?: string; stagingUri?: string };
 }
 
 export interface RecordFailureInput extends StepRecordBase {

@@ -23,7 +23,11 @@ export interface StepScript {
   durationMs?: number;
   /** Steps (by `<stepKey>@<range start>`) that fail for good. */
   fail?: string[];
-  /** Steps whose blocking check fails (a DataCheckFailed with the job's message). */
+  /**
+   * Assets (by `<asset>@<range start>`) whose blocking check fails: the job publishes the other
+   * assets of the step and reports this one, like the real job (a DataCheckFailed with the
+   * report's location).
+   */
   failChecks?: string[];
   /**
    * A file standing in for EMR: a step that completed is recorded there, and a later attempt
@@ -66,6 +70,9 @@ export function scriptedReport(input: RunStepInput, salt = ''): JobReport {
           duration_s: 0.01,
           checks: [],
           details: {},
+          published: true,
+          not_published: null,
+          error: null,
         },
       ];
     }),
@@ -131,12 +138,42 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
           details: [{ stepId: `s-${label}`, logFile: `file:///logs/${label}/stderr` }],
         });
       }
-      if (script.failChecks?.includes(label)) {
+      const failing = input.assets.filter((a) => script.failChecks?.includes(`${a}@${input.range.start}`));
+      if (failing.length > 0) {
+        const report = scriptedReport(input, script.dataSalt);
+        report.status = 'check_failed';
+        report.published = false;
+        report.staging = `file:///lake/_staging/${label}`;
+        for (const a of failing) {
+          const check = {
+            name: `${a}.user_id in users`,
+            passed: false,
+            blocking: true,
+            failing_count: 73,
+            sample: [3, 9],
+            message: 'users table missing: materialize users for these days first',
+          };
+          report.assets[a] = {
+            ...report.assets[a]!,
+            published: false,
+            not_published: 'its checks failed',
+            checks: [check],
+          };
+          report.failed_checks.push({ asset: a, ...check });
+        }
+        await lake.write(reportKey, JSON.stringify(report));
         throw ApplicationFailure.create({
           type: 'DataCheckFailed',
-          message: `users table missing: materialize users for these days first (songplays.user_id in users: 73 failing rows) — EMR step s-${label} FAILED`,
+          message: `users table missing: materialize users for these days first (${failing[0]}.user_id in users: 73 failing rows, e.g. 3, 9) — EMR step s-${label} FAILED, log file:///logs/${label}/stderr; staged output kept at file:///lake/_staging/${label}`,
           nonRetryable: true,
-          details: [{ stepId: `s-${label}`, stagingUri: `file:///lake/_staging/${label}` }],
+          details: [
+            {
+              stepId: `s-${label}`,
+              logFile: `file:///logs/${label}/stderr`,
+              stagingUri: `file:///lake/_staging/${label}`,
+              reportUri: lake.uriOf(reportKey),
+            },
+          ],
         });
       }
       await lake.write(reportKey, JSON.stringify(scriptedReport(input, script.dataSalt)));
