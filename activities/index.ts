@@ -145,6 +145,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
   const emrSteps = createEmrStepActivities({
     emr: deps.emr,
     emrNoRetry: deps.emrNoRetry,
+    outageToleranceMs: config.emr.outageToleranceMs,
     readReport: async (uri: string) => {
       const text = await readLakeText(uri);
       return text === null ? null : JSON.parse(text);

@@ -95,6 +95,12 @@ export const ConfigSchema = z
       pollMaxMs: wholeNumber(10).default(60_000),
       /** A step activity silent this long is retried on another worker, where it re-attaches. */
       stepHeartbeatTimeoutMs: wholeNumber(1000).default(120_000),
+      /**
+       * How long a step activity rides out an EMR API that does not answer (unreachable, 5xx,
+       * throttled) before its attempt fails; the step runs on meanwhile. Default: the step
+       * activity's own timeout, 12 h.
+       */
+      outageToleranceMs: wholeNumber(1000).default(12 * 3_600_000),
     }),
     s3: section({
       endpoint: url(),
@@ -148,6 +154,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_EMR_POLL_INITIAL_MS: 'emr.pollInitialMs',
   SPARKIFY_EMR_POLL_MAX_MS: 'emr.pollMaxMs',
   SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: 'emr.stepHeartbeatTimeoutMs',
+  SPARKIFY_EMR_OUTAGE_TOLERANCE_MS: 'emr.outageToleranceMs',
   SPARKIFY_S3_ENDPOINT: 's3.endpoint',
   SPARKIFY_RAW_URI: 'storage.raw',
   SPARKIFY_LAKE_URI: 'storage.lake',
