@@ -815,8 +815,9 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         } catch (err) {
           ctx.log.warn(`DescribeStep ${stepId} after cancel failed: ${errorMessage(err)}`);
         }
+        // Seconds, not the poll interval: the workflow waits on this (WAIT_CANCELLATION_COMPLETED).
         const pause = Math.min(
-          jitteredBackoff(i, poll.initialMs, Math.min(poll.maxMs, 5_000), random),
+          jitteredBackoff(i, Math.min(poll.initialMs, 1_000), Math.min(poll.maxMs, 5_000), random),
           deadline - Date.now(),
         );
         if (pause > 0) await abortableSleep(pause);
