@@ -767,17 +767,20 @@ describe('runSparkStep: EMR API outages are ridden out within the attempt', () =
   });
 
   test('the outage clock restarts whenever the API answers', async () => {
-    let calls = 0;
-    // Down for ~30 ms at a time, up in between, 200 ms in all: never one outage of 100 ms.
-    emr.on(DescribeStepCommand).callsFake(async () => {
-      calls += 1;
-      await new Promise((r) => setTimeout(r, 3));
-      if (calls > 60) return step('COMPLETED');
-      if (calls % 8 === 0) return step('RUNNING');
-      throw refused();
+    // Down for 60 ms at a time, answering once in between, eight times over: never one outage of
+    // 250 ms, but far longer than that in all.
+    let phaseStart = Date.now();
+    let answers = 0;
+    emr.on(DescribeStepCommand).callsFake(() => {
+      if (Date.now() - phaseStart < 60) throw refused();
+      answers += 1;
+      phaseStart = Date.now();
+      return step(answers > 8 ? 'COMPLETED' : 'RUNNING');
     });
-    const result = await harness({ deps: { outageToleranceMs: 100 } }).run();
+    const started = Date.now();
+    const result = await harness({ deps: { outageToleranceMs: 250 } }).run();
     expect(result.state).toBe('COMPLETED');
+    expect(Date.now() - started).toBeGreaterThan(250);
   });
 
   test('a cancel during an outage still ends the attempt promptly', async () => {
