@@ -766,6 +766,16 @@ describe('runSparkStep: EMR API outages are ridden out within the attempt', () =
     ).toBeGreaterThan(40);
   });
 
+  test('a network error the SDK could only wrap as text (it crossed a realm, as under jest) is transient too', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .rejectsOnce(new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:8990'))
+      .resolves(step('COMPLETED'));
+    const result = await harness().run();
+    expect(result.state).toBe('COMPLETED');
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(2);
+  });
+
   test('the outage clock restarts whenever the API answers', async () => {
     // Down for 60 ms at a time, answering once in between, eight times over: never one outage of
     // 250 ms, but far longer than that in all.
