@@ -8,12 +8,21 @@
  *   The submit itself goes through a client with SDK retries off, and an ambiguous failure (no
  *   response, 5xx) is resolved by looking again, never by sending again.
  * - Another attempt, on any worker, resumes the same step instead of starting a second one.
+ * - Two attempts alive at once (a stuck old worker and its replacement) end on one step: after
+ *   submitting, an attempt lists the steps of its name; where more than one can still be the run's
+ *   step, the oldest (creation time, then step id) wins, whichever attempt notices cancels the
+ *   others, and an attempt whose own step lost adopts the winner.
  * - Polling stays inside EMR's shared per-account quota (DescribeStep refills at 0.5/s): jittered
  *   exponential backoff, and throttling is waited out rather than failing hours of Spark work.
- * - An explicit cancel cancels the EMR step too; a worker shutdown or timeout does not, since the
- *   next attempt will pick the step up again.
+ * - An EMR API outage (unreachable, 5xx, throttled) is ridden out within the attempt, heartbeating,
+ *   for up to `outageToleranceMs`; the step runs on meanwhile and its real end state is reported
+ *   when the API answers again. An outage is not a step failure and uses up no retry.
+ * - An explicit cancel cancels the EMR step too, within seconds (the wait loops heartbeat every
+ *   second; the worker's heartbeat throttle decides how soon the server's answer arrives); a
+ *   worker shutdown or timeout does not, since the next attempt will pick the step up again.
  * - Failures are classified so the workflow's retry policy can tell "run it again" (lost node,
- *   OOM) from "running it again cannot help" (a data check failed, bad arguments).
+ *   OOM, a failure nothing explains) from "running it again cannot help" (a data check failed, bad
+ *   arguments, permission denied, a missing bucket or input path).
  */
 import {
   AddJobFlowStepsCommand,
@@ -93,8 +102,12 @@ export interface EmrStepDeps {
   cancelWaitMs?: number;
   /** Per-request timeout for EMR calls. Default 60 s. */
   callTimeoutMs?: number;
-  /** Consecutive throttled/transient failures ridden out before an attempt gives up. Default 12. */
-  maxConsecutiveErrors?: number;
+  /**
+   * How long an attempt rides out an EMR API that is unreachable, failing (5xx) or throttling,
+   * heartbeating and backing off up to the poll maximum, before it gives up retryably
+   * (EmrUnavailable). Default 12 h, the step activity's own timeout.
+   */
+  outageToleranceMs?: number;
 }
 
 const DEFAULT_POLL = { initialMs: 5_000, maxMs: 60_000 };
@@ -112,6 +125,33 @@ const FAILED_STATES: ReadonlySet<string> = new Set(['FAILED', 'CANCELLED', 'INTE
 const ADOPTABLE_STATES: StepState[] = ['PENDING', 'CANCEL_PENDING', 'RUNNING', 'COMPLETED'];
 /** Tolerated clock difference between EMR and whatever stamps the report's `started_at`. */
 const REPORT_CLOCK_SKEW_MS = 5 * 60_000;
+/**
+ * Steps under our name that can still be the run's one step once duplicates are settled: the
+ * oldest of them wins. CANCEL_PENDING is out: such a step is on its way out, and a live namesake
+ * should carry on rather than follow it.
+ */
+const WINNABLE_STATES: StepState[] = ['PENDING', 'RUNNING', 'COMPLETED'];
+/**
+ * How far before its own lookup an attempt looks for namesakes after submitting. Anything older
+ * in a winnable state would have been found by that lookup; the margin covers the clock difference
+ * between this worker and EMR's CreationDateTime.
+ */
+const NAMESAKE_WINDOW_MS = 5 * 60_000;
+/** The longest wait between heartbeats: cancellation arrives only on a heartbeat's response. */
+const HEARTBEAT_EVERY_MS = 1_000;
+
+/**
+ * FailureDetails that say running the step again cannot help, when no job report says otherwise:
+ * the step (or spark-submit fetching its code) was refused access, or a bucket or input is missing.
+ */
+const PERMANENT_FAILURES: readonly RegExp[] = [
+  /permission denied/i,
+  /access ?denied/i,
+  /is not authorized to perform/i,
+  /no ?such ?bucket/i,
+  /the specified bucket does not exist/i,
+  /path does not exist/i,
+];
 
 export function buildSparkSubmitArgs(p: {
   runPy: string;
@@ -173,6 +213,49 @@ const HeartbeatSchema = z.looseObject({ stepId: z.string().min(1), state: z.stri
 
 class EmrUnavailable extends Error {}
 
+/** A step of our name, as the duplicate check sees it. */
+interface Namesake {
+  id: string;
+  state: string;
+  /** EMR's CreationDateTime in ms; +Infinity when unknown (it then sorts as the newest). */
+  created: number;
+}
+
+function createdAt(step: StepSummary | Step): number {
+  return step.Status?.Timeline?.CreationDateTime?.getTime() ?? Number.POSITIVE_INFINITY;
+}
+
+/** Oldest first, ties by step id: every attempt that looks picks the same winner. */
+function oldestFirst(a: Namesake, b: Namesake): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** A Reason pointing at something passing (a lost node, memory, the network): worth a retry. */
+const TRANSIENT_REASON =
+  /killed|lost|memory|timed? ?out|throttl|slow ?down|unavailable|connection|interrupted|preempt|decommission/i;
+const MAX_CAUSE_CHARS = 300;
+
+/**
+ * What in a failed step's FailureDetails says running it again cannot help, for a step that left
+ * no job report to say so: the Reason, if it says so; else, unless the Reason points at something
+ * passing, the one line of Message (a log excerpt) that does. Undefined when nothing does: a
+ * failure nothing explains stays retryable (in cluster deploy mode the job's exit code does not
+ * reach the step's state, so a failed step without a report may be anything).
+ */
+export function permanentFailureCause(fd: { Reason?: string; Message?: string }): string | undefined {
+  const says = (text: string): boolean => PERMANENT_FAILURES.some((re) => re.test(text));
+  const reason = fd.Reason?.trim();
+  if (reason && says(reason)) return reason;
+  if (reason && TRANSIENT_REASON.test(reason)) return undefined;
+  const line = (fd.Message ?? '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find(says);
+  if (line === undefined) return undefined;
+  return line.length <= MAX_CAUSE_CHARS ? line : `${line.slice(0, MAX_CAUSE_CHARS - 1)}…`;
+}
+
 export function createEmrStepActivities(deps: EmrStepDeps) {
   const emr = deps.emr;
   const emrNoRetry = deps.emrNoRetry ?? withoutSdkRetries(deps.emr);
@@ -180,7 +263,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
   const random = deps.random ?? Math.random;
   const cancelWaitMs = deps.cancelWaitMs ?? 30_000;
   const callTimeoutMs = deps.callTimeoutMs ?? 60_000;
-  const maxConsecutiveErrors = deps.maxConsecutiveErrors ?? 12;
+  const outageToleranceMs = deps.outageToleranceMs ?? 12 * 3_600_000;
 
   async function runSparkStep(input: SparkStepInput): Promise<SparkStepResult> {
     validateInput(input);
@@ -188,6 +271,8 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
     const signal = ctx.cancellationSignal;
     const poll = normalizePoll(input.poll);
     const tracked: { stepId?: string; state?: string } = {};
+    /** Since when the EMR API has not answered; undefined while it answers. */
+    let outageSince: number | undefined;
 
     const heartbeat = (): void => {
       if (tracked.stepId) {
@@ -200,9 +285,14 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       }
     };
 
-    // Cancellation reaches an activity only through heartbeats, so long waits are cut into
-    // pieces with a heartbeat after each (the SDK throttles what actually goes to the server).
-    const hbSliceMs = Math.max(1, Math.min(10_000, (ctx.info.heartbeatTimeoutMs ?? Infinity) / 3));
+    // Cancellation reaches an activity only on a heartbeat's response, and the worker sends at
+    // most one heartbeat per throttle interval (see worker/worker.ts). Waits are cut into slices
+    // of at most a second with a heartbeat after each, so the server hears from this attempt once
+    // per throttle interval whatever the poll interval, and a cancel arrives within about that.
+    const hbSliceMs = Math.max(
+      1,
+      Math.min(HEARTBEAT_EVERY_MS, (ctx.info.heartbeatTimeoutMs ?? Infinity) / 3),
+    );
     const wait = async (ms: number): Promise<void> => {
       let left = ms;
       while (left > 0) {
@@ -213,33 +303,77 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       }
     };
 
-    /** Read-only EMR calls: throttling and transient failures are waited out, not thrown. */
+    /** A request may take up to callTimeoutMs: keep heartbeating meanwhile. */
+    const heartbeatingWhile = async <T>(request: Promise<T>): Promise<T> => {
+      const timer = setInterval(heartbeat, hbSliceMs);
+      try {
+        return await request;
+      } finally {
+        clearInterval(timer);
+      }
+    };
+
+    /**
+     * EMR calls that may be repeated (reads, and CancelSteps, which is idempotent). Throttling and
+     * transient failures (no answer, 5xx) are waited out, not thrown: in the attempt's own work
+     * for as long as the API has been down up to `outageToleranceMs`; after a cancel
+     * (`abortable` false) for at most `cancelWaitMs` of this call.
+     */
     const call = async <T>(
       what: string,
       fn: (abortSignal: AbortSignal) => Promise<T>,
       abortable = true,
     ): Promise<T> => {
+      let firstFailure: number | undefined;
       for (let failures = 0; ;) {
         if (abortable && signal.aborted) throw signal.reason;
         const timeout = AbortSignal.timeout(callTimeoutMs);
         try {
-          return await fn(abortable ? AbortSignal.any([signal, timeout]) : timeout);
+          const out = abortable
+            ? await heartbeatingWhile(fn(AbortSignal.any([signal, timeout])))
+            : await fn(timeout);
+          if (abortable && outageSince !== undefined) {
+            ctx.log.info(
+              `the EMR API answers again after ${Math.round((Date.now() - outageSince) / 1000)} s`,
+            );
+            outageSince = undefined;
+          }
+          return out;
         } catch (err) {
           if (abortable && signal.aborted) throw signal.reason;
           if (!isRetryableAwsError(err)) throw err;
           failures += 1;
-          if (failures >= maxConsecutiveErrors) {
+          const now = Date.now();
+          firstFailure ??= now;
+          if (abortable) outageSince ??= now;
+          const since = abortable ? outageSince! : firstFailure;
+          const tolerance = abortable ? outageToleranceMs : cancelWaitMs;
+          const down = now - since;
+          if (down >= tolerance) {
             throw new EmrUnavailable(
-              `${what} kept failing (${failures} times), last: ${errorName(err)}: ${errorMessage(err)}`,
+              `${what} kept failing for ${Math.round(down / 1000)} s (${failures} tries), ` +
+                `last: ${errorName(err)}: ${errorMessage(err)}`,
             );
           }
-          const backoff = jitteredBackoff(
-            failures + (isThrottlingError(err) ? 1 : 0),
-            poll.initialMs,
-            poll.maxMs * 2,
-            random,
+          const backoff = Math.max(
+            1,
+            Math.min(
+              jitteredBackoff(
+                failures + (isThrottlingError(err) ? 1 : 0),
+                poll.initialMs,
+                poll.maxMs,
+                random,
+              ),
+              tolerance - down,
+            ),
           );
-          ctx.log.warn(`${what} failed (${errorName(err)}: ${errorMessage(err)}); retrying in ${backoff} ms`);
+          // 1st, 2nd, 4th, 8th… failure: an hours-long outage logs a few dozen lines, not thousands.
+          if ((failures & (failures - 1)) === 0) {
+            ctx.log.warn(
+              `${what} failed (${errorName(err)}: ${errorMessage(err)}), ${failures} times in ` +
+                `${Math.round(down / 1000)} s; retrying in ${backoff} ms`,
+            );
+          }
           if (abortable) await wait(backoff);
           else await abortableSleep(backoff);
         }
@@ -257,25 +391,25 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       return out.Step;
     };
 
+    const listPage = (states: StepState[], marker: string | undefined, abortable: boolean) =>
+      call(
+        'ListSteps',
+        (abortSignal) =>
+          emr.send(new ListStepsCommand({ ClusterId: input.clusterId, StepStates: states, Marker: marker }), {
+            abortSignal,
+          }),
+        abortable,
+      );
+
     /**
      * The newest step carrying our exact name in one of `states`. ListSteps cannot filter by name
      * and lists newest first, so the first hit is the one we want and paging stops there.
      */
-    const findByName = async (states: StepState[], abortable = true): Promise<StepSummary | undefined> => {
+    const findByName = async (states: StepState[]): Promise<StepSummary | undefined> => {
       let marker: string | undefined;
       do {
-        const page = await call(
-          'ListSteps',
-          (abortSignal) =>
-            emr.send(
-              new ListStepsCommand({ ClusterId: input.clusterId, StepStates: states, Marker: marker }),
-              {
-                abortSignal,
-              },
-            ),
-          abortable,
-        );
-        if (abortable) heartbeat();
+        const page = await listPage(states, marker, true);
+        heartbeat();
         const hit = (page.Steps ?? []).find(
           (s) => s.Name === input.stepName && s.Id && states.includes(s.Status?.State as StepState),
         );
@@ -283,6 +417,29 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         marker = page.Marker || undefined;
       } while (marker);
       return undefined;
+    };
+
+    /**
+     * Every step of our name in a winnable state, listing newest first until the listing reaches
+     * steps created before `since`.
+     */
+    const namesakes = async (since: number): Promise<Namesake[]> => {
+      const found: Namesake[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await listPage(WINNABLE_STATES, marker, true);
+        heartbeat();
+        const steps = page.Steps ?? [];
+        for (const s of steps) {
+          const state = s.Status?.State;
+          if (s.Name === input.stepName && s.Id && WINNABLE_STATES.includes(state as StepState)) {
+            found.push({ id: s.Id, state: state!, created: createdAt(s) });
+          }
+        }
+        const last = steps.at(-1);
+        marker = last && createdAt(last) < since ? undefined : page.Marker || undefined;
+      } while (marker);
+      return found;
     };
 
     const adopt = (
@@ -297,24 +454,83 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       return { stepId, adopted: true };
     };
 
+    /** Cancels steps that lost the duplicate check; failing to is logged, the others will try too. */
+    const cancelDuplicates = async (stepIds: string[]): Promise<void> => {
+      try {
+        const out = await call(`CancelSteps ${stepIds.join(', ')}`, (abortSignal) =>
+          emr.send(
+            new CancelStepsCommand({
+              ClusterId: input.clusterId,
+              StepIds: stepIds,
+              StepCancellationOption: 'SEND_INTERRUPT',
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const info of out.CancelStepsInfoList ?? []) {
+          if (info.Status === 'FAILED')
+            ctx.log.warn(
+              `EMR would not cancel duplicate ${info.StepId}: ${info.Reason ?? 'no reason given'}`,
+            );
+        }
+      } catch (err) {
+        if (signal.aborted || err instanceof EmrUnavailable) throw err;
+        ctx.log.warn(`could not cancel duplicate steps ${stepIds.join(', ')}: ${errorMessage(err)}`);
+      }
+    };
+
+    /**
+     * After a submit, another attempt of this activity (a stuck worker and its replacement) may
+     * have submitted too. Of the steps of our name that can still be the run's step, the oldest
+     * wins (creation time, then step id: the same answer for every attempt that looks, and a step
+     * created later can never beat one created earlier). Live losers are cancelled by whichever
+     * attempt sees them first (CancelSteps is idempotent); an attempt whose own step lost adopts
+     * the winner.
+     */
+    const settle = async (
+      mine: string,
+      since: number,
+      mineAdopted: boolean,
+    ): Promise<{ stepId: string; adopted: boolean }> => {
+      const all = await namesakes(since);
+      // Not listed yet: then it is newer than every step that was.
+      if (!all.some((s) => s.id === mine))
+        all.push({ id: mine, state: tracked.state ?? 'PENDING', created: Number.POSITIVE_INFINITY });
+      all.sort(oldestFirst);
+      const winner = all[0]!;
+      const losers = all.filter((s) => s.id !== winner.id && LIVE_STATES.has(s.state)).map((s) => s.id);
+      if (losers.length > 0) {
+        ctx.log.warn(
+          `${all.length} steps are named ${input.stepName} (another attempt submitted too): keeping the ` +
+            `oldest, ${winner.id}, and cancelling ${losers.join(', ')}`,
+        );
+        await cancelDuplicates(losers);
+      }
+      if (winner.id === mine) return { stepId: mine, adopted: mineAdopted };
+      return adopt(winner.id, winner.state, `instead of its own ${mine}: the oldest step of this name wins`);
+    };
+
     const submit = async (): Promise<{ stepId: string; adopted: boolean }> => {
+      let throttledSince: number | undefined;
       for (let throttled = 0; ;) {
         // Once AddJobFlowSteps is on the wire we must see its outcome, so it does not listen to the
         // cancellation signal; check it here instead, before anything is sent.
         if (signal.aborted) throw signal.reason;
         try {
-          const out = await emrNoRetry.send(
-            new AddJobFlowStepsCommand({
-              JobFlowId: input.clusterId,
-              Steps: [
-                {
-                  Name: input.stepName,
-                  ActionOnFailure: 'CONTINUE',
-                  HadoopJarStep: { Jar: 'command-runner.jar', Args: input.args },
-                },
-              ],
-            }),
-            { abortSignal: AbortSignal.timeout(callTimeoutMs) },
+          const out = await heartbeatingWhile(
+            emrNoRetry.send(
+              new AddJobFlowStepsCommand({
+                JobFlowId: input.clusterId,
+                Steps: [
+                  {
+                    Name: input.stepName,
+                    ActionOnFailure: 'CONTINUE',
+                    HadoopJarStep: { Jar: 'command-runner.jar', Args: input.args },
+                  },
+                ],
+              }),
+              { abortSignal: AbortSignal.timeout(callTimeoutMs) },
+            ),
           );
           const stepId = out.StepIds?.[0];
           if (!stepId)
@@ -327,11 +543,17 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
           ctx.log.info(`submitted EMR step ${stepId} (${input.stepName})`);
           return { stepId, adopted: false };
         } catch (err) {
-          if (isThrottlingError(err) && throttled < maxConsecutiveErrors) {
+          if (isThrottlingError(err)) {
             // A throttled request was refused outright, so sending it again cannot duplicate.
-            throttled += 1;
-            await wait(jitteredBackoff(throttled, poll.initialMs, poll.maxMs * 2, random));
-            continue;
+            throttledSince ??= Date.now();
+            if (Date.now() - throttledSince < outageToleranceMs) {
+              throttled += 1;
+              await wait(jitteredBackoff(throttled, poll.initialMs, poll.maxMs, random));
+              continue;
+            }
+            throw new EmrUnavailable(
+              `AddJobFlowSteps stayed throttled for ${Math.round((Date.now() - throttledSince) / 1000)} s`,
+            );
           }
           if (isAmbiguousFailure(err)) return resolveAmbiguousSubmit(err);
           const name = errorName(err);
@@ -394,9 +616,22 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         if (failure.nonRetryable) throw failure;
         ctx.log.info(`the previous attempt's step ${step.Id} ended ${state}; submitting a new one`);
       }
+      const lookupStartedAt = Date.now();
       const found = await findByName(ADOPTABLE_STATES);
       if (found?.Id) return adopt(found.Id, found.Status?.State, 'found by name');
-      return submit();
+      // Any namesake older than this lookup would have been found by it, so the check after the
+      // submit lists back to (about) here and no further.
+      const submitted = await submit();
+      return settle(submitted.stepId, lookupStartedAt - NAMESAKE_WINDOW_MS, submitted.adopted);
+    };
+
+    /**
+     * Our step is being cancelled, and not by this attempt: if that is because another attempt
+     * found it a duplicate, the step that won is the one to follow.
+     */
+    const winnerOtherThan = async (step: Step, stepId: string): Promise<Namesake | undefined> => {
+      const since = Math.min(createdAt(step), Date.now()) - NAMESAKE_WINDOW_MS;
+      return (await namesakes(since)).filter((s) => s.id !== stepId).sort(oldestFirst)[0];
     };
 
     const readFreshReport = async (step: Step): Promise<JobReport | null> => {
@@ -494,6 +729,17 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
             details: [details],
           });
         }
+        // Nothing from the job decided it: EMR's own words may still say no retry can heal it
+        // (typically spark-submit refused access to the code, or a bucket or input missing).
+        const cause = permanentFailureCause(fd);
+        if (cause !== undefined) {
+          return ApplicationFailure.create({
+            type: 'JobFailedPermanently',
+            message: `${cause} — ${where}`,
+            nonRetryable: true,
+            details: [details],
+          });
+        }
       }
       return ApplicationFailure.create({
         type: state === 'CANCELLED' ? 'EmrStepCancelled' : 'EmrStepFailed',
@@ -501,6 +747,20 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         nonRetryable: false,
         details: [details],
       });
+    };
+
+    /** Ids of the PENDING or RUNNING steps of our name (at most 256 such steps: a few pages). */
+    const liveNamesakes = async (): Promise<string[]> => {
+      const ids: string[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await listPage(['PENDING', 'RUNNING'], marker, false);
+        for (const s of page.Steps ?? []) {
+          if (s.Name === input.stepName && s.Id && LIVE_STATES.has(s.Status?.State ?? '')) ids.push(s.Id);
+        }
+        marker = page.Marker || undefined;
+      } while (marker);
+      return ids;
     };
 
     /**
@@ -518,36 +778,37 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
           );
         return;
       }
-      let stepId = tracked.stepId;
-      if (!stepId) {
-        // Cancelled between submit and the heartbeat that names the step (or during a lookup):
-        // the name is the only handle, and only a live step is worth cancelling.
-        try {
-          stepId = (await findByName(['PENDING', 'RUNNING'], false))?.Id;
-        } catch (err) {
-          ctx.log.warn(`could not look up ${input.stepName} to cancel it: ${errorMessage(err)}`);
-        }
-        if (!stepId) return;
+      // The name is unique to this logical run, so every live step carrying it is this run's: the
+      // one tracked, and any a racing attempt submitted that the duplicate check has not settled
+      // yet (or that was submitted just before this cancel, before its id was heartbeated).
+      const stepIds = tracked.stepId ? [tracked.stepId] : [];
+      try {
+        for (const id of await liveNamesakes()) if (!stepIds.includes(id)) stepIds.push(id);
+      } catch (err) {
+        ctx.log.warn(`could not look up ${input.stepName} to cancel it: ${errorMessage(err)}`);
       }
+      const stepId = stepIds[0];
+      if (!stepId) return;
       try {
         const out = await call(
-          `CancelSteps ${stepId}`,
+          `CancelSteps ${stepIds.join(', ')}`,
           (abortSignal) =>
             emr.send(
               new CancelStepsCommand({
                 ClusterId: input.clusterId,
-                StepIds: [stepId],
+                StepIds: stepIds,
                 StepCancellationOption: 'SEND_INTERRUPT',
               }),
               { abortSignal },
             ),
           false,
         );
-        const info = out.CancelStepsInfoList?.find((i) => i.StepId === stepId);
-        if (info?.Status === 'FAILED')
-          ctx.log.warn(`EMR would not cancel ${stepId}: ${info.Reason ?? 'no reason given'}`);
+        for (const info of out.CancelStepsInfoList ?? []) {
+          if (info.Status === 'FAILED')
+            ctx.log.warn(`EMR would not cancel ${info.StepId}: ${info.Reason ?? 'no reason given'}`);
+        }
       } catch (err) {
-        ctx.log.warn(`CancelSteps ${stepId} failed: ${errorMessage(err)}`);
+        ctx.log.warn(`CancelSteps ${stepIds.join(', ')} failed: ${errorMessage(err)}`);
         return;
       }
       // CancelSteps is asynchronous; wait (bounded) so that "cancelled" in Temporal means the
@@ -563,8 +824,9 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         } catch (err) {
           ctx.log.warn(`DescribeStep ${stepId} after cancel failed: ${errorMessage(err)}`);
         }
+        // Seconds, not the poll interval: the workflow waits on this (WAIT_CANCELLATION_COMPLETED).
         const pause = Math.min(
-          jitteredBackoff(i, poll.initialMs, Math.min(poll.maxMs, 5_000), random),
+          jitteredBackoff(i, Math.min(poll.initialMs, 1_000), Math.min(poll.maxMs, 5_000), random),
           deadline - Date.now(),
         );
         if (pause > 0) await abortableSleep(pause);
@@ -573,7 +835,8 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
     };
 
     try {
-      const { stepId, adopted } = await locateOrSubmit();
+      let { stepId, adopted } = await locateOrSubmit();
+      const cancelledUnderUs = new Set<string>();
       for (let n = 0; ; n++) {
         const step = await describe(stepId);
         const status = step.Status!;
@@ -588,6 +851,21 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
             endedAt: status.Timeline?.EndDateTime?.toISOString(),
             ...(status.FailureDetails?.LogFile ? { logFile: status.FailureDetails.LogFile } : {}),
           };
+        }
+        if (
+          (status.State === 'CANCEL_PENDING' || status.State === 'CANCELLED') &&
+          !cancelledUnderUs.has(stepId)
+        ) {
+          cancelledUnderUs.add(stepId);
+          const winner = await winnerOtherThan(step, stepId);
+          if (winner) {
+            ({ stepId, adopted } = adopt(
+              winner.id,
+              winner.state,
+              `as its step ${stepId} is being cancelled`,
+            ));
+            continue;
+          }
         }
         if (FAILED_STATES.has(status.State!)) throw await classifyFailure(step);
         await wait(jitteredBackoff(n, poll.initialMs, poll.maxMs, random));

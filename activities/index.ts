@@ -43,6 +43,11 @@ export interface ActivityDeps {
   now: () => Date;
   /** The Temporal client lease requests go through; the worker's own by default. */
   temporalClient?: () => import('@temporalio/client').Client;
+  /**
+   * Test seam: the HadoopJarStep args a step runs instead of `spark-submit …`, so tests of the
+   * real workflow, worker and local EMR can run a cheap command (one the local EMR allows).
+   */
+  stepArgs?: (step: { input: RunStepInput; reportUri: string; sparkSubmitArgs: string[] }) => string[];
 }
 
 /** The local EMR on loopback ignores request signatures; there is nothing to authenticate to. */
@@ -154,6 +159,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
   const emrSteps = createEmrStepActivities({
     emr: deps.emr,
     emrNoRetry: deps.emrNoRetry,
+    outageToleranceMs: config.emr.outageToleranceMs,
     readReport: async (uri: string) => {
       const text = await readLakeText(uri);
       return text === null ? null : JSON.parse(text);
@@ -228,10 +234,15 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       const stepName = `sparkify/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(input.runTag)}`;
       if (stepName.length > STEP_NAME_MAX)
         throw ApplicationFailure.nonRetryable('step name too long', 'InvalidStepInput');
+      const sparkSubmitArgs = buildSparkSubmitArgs({
+        runPy: input.code.runPy,
+        pyFiles: input.code.pyFiles,
+        jobArgs,
+      });
       const result = await emrSteps.runSparkStep({
         clusterId: config.emr.clusterId,
         stepName,
-        args: buildSparkSubmitArgs({ runPy: input.code.runPy, pyFiles: input.code.pyFiles, jobArgs }),
+        args: deps.stepArgs ? deps.stepArgs({ input, reportUri, sparkSubmitArgs }) : sparkSubmitArgs,
         reportUri,
         poll: { initialMs: config.emr.pollInitialMs, maxMs: config.emr.pollMaxMs },
       });

@@ -49,6 +49,13 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/**
+ * A network error code named in a message. Errors that cross a realm boundary (a `vm` context, as
+ * under jest) are no longer `instanceof Error`, and the SDK then wraps them as text only: "AWS SDK
+ * error wrapper for Error: connect ECONNREFUSED 127.0.0.1:8990", with no code left to read.
+ */
+const NETWORK_CODE_IN_TEXT = new RegExp(`\\b(?:${[...NETWORK_CODES].join('|')})\\b`);
+
 const TRANSIENT_NAMES = new Set([
   'TimeoutError',
   'AbortError',
@@ -85,7 +92,8 @@ export function isTransientError(err: unknown): boolean {
   return (
     status === undefined &&
     e.$fault === undefined &&
-    /socket|network|timed? ?out|hang up/i.test(e.message ?? '')
+    (/socket|network|timed? ?out|hang up/i.test(e.message ?? '') ||
+      NETWORK_CODE_IN_TEXT.test(e.message ?? ''))
   );
 }
 

@@ -98,6 +98,12 @@ export const ConfigSchema = z
       stepHeartbeatTimeoutMs: wholeNumber(1000).default(120_000),
       /** Which steps of a run share one EMR step (assets/derive.ts fuseSteps). */
       fuseSteps: z.enum(FUSE_MODES, expecting(`one of ${FUSE_MODES.join(', ')}`)).default('daily'),
+      /**
+       * How long a step activity rides out an EMR API that does not answer (unreachable, 5xx,
+       * throttled) before its attempt fails; the step runs on meanwhile. Default: the step
+       * activity's own timeout, 12 h.
+       */
+      outageToleranceMs: wholeNumber(1000).default(12 * 3_600_000),
     }),
     s3: section({
       endpoint: url(),
@@ -152,6 +158,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_EMR_POLL_MAX_MS: 'emr.pollMaxMs',
   SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: 'emr.stepHeartbeatTimeoutMs',
   SPARKIFY_EMR_FUSE_STEPS: 'emr.fuseSteps',
+  SPARKIFY_EMR_OUTAGE_TOLERANCE_MS: 'emr.outageToleranceMs',
   SPARKIFY_S3_ENDPOINT: 's3.endpoint',
   SPARKIFY_RAW_URI: 'storage.raw',
   SPARKIFY_LAKE_URI: 'storage.lake',

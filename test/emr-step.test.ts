@@ -20,6 +20,7 @@ import {
   buildSparkSubmitArgs,
   createEmrStepActivities,
   parseExitCode,
+  permanentFailureCause,
   withoutSdkRetries,
   type EmrStepDeps,
   type SparkStepInput,
@@ -407,11 +408,15 @@ describe('runSparkStep (mocked EMR)', () => {
     expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
   });
 
-  test('endless throttling ends the attempt retryably (the step is left to the next attempt)', async () => {
+  test('throttling longer than the outage tolerance ends the attempt retryably (the step is left to the next attempt)', async () => {
     emr.on(DescribeStepCommand).rejects(throttling());
-    const err = await failureOf(harness({ deps: { maxConsecutiveErrors: 3 } }).run());
+    const err = await failureOf(harness({ deps: { outageToleranceMs: 100 } }).run());
     expect(err.type).toBe('EmrUnavailable');
     expect(err.nonRetryable).toBe(false);
+    expect(err.message).toMatch(
+      /^DescribeStep s-1 kept failing for \d+ s \(\d+ tries\), last: ThrottlingException/,
+    );
+    expect(emr.commandCalls(DescribeStepCommand).length).toBeGreaterThan(3);
     expect(emr.commandCalls(CancelStepsCommand)).toHaveLength(0);
   });
 
@@ -528,7 +533,11 @@ describe('runSparkStep (mocked EMR)', () => {
     emr.on(DescribeStepCommand, { StepId: 's-1' }).resolves(step('COMPLETED'));
     const result = await harness({ heartbeatDetails: { stepId: 's-gone' } }).run();
     expect(result).toMatchObject({ stepId: 's-1', adopted: false });
-    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(1);
+    // One lookup before submitting, one check for a namesake submitted meanwhile after it.
+    expect(emr.commandCalls(ListStepsCommand).map((c) => c.args[0].input.StepStates)).toEqual([
+      ['PENDING', 'CANCEL_PENDING', 'RUNNING', 'COMPLETED'],
+      ['PENDING', 'RUNNING', 'COMPLETED'],
+    ]);
   });
 
   test('ListSteps paging: the step is found on page 2 via Marker', async () => {
@@ -625,6 +634,390 @@ describe('runSparkStep (mocked EMR)', () => {
     expect(err.type).toBe('InvalidStepInput');
     expect(err.nonRetryable).toBe(true);
     expect(emr.calls()).toHaveLength(0);
+  });
+});
+
+describe('runSparkStep: failures no retry can heal, without a job report', () => {
+  let emr: AwsClientStub<EMRClient>;
+  beforeEach(() => {
+    emr = mockClient(EMRClient);
+    emr.on(ListStepsCommand).resolves({ Steps: [] });
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-1'] });
+  });
+  afterEach(() => emr.restore());
+
+  const failedWith = (FailureDetails: { Reason?: string; Message?: string; LogFile?: string }) =>
+    emr.on(DescribeStepCommand).resolves(step('FAILED', 's-1', { FailureDetails }));
+
+  test.each([
+    'Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)',
+    'java.nio.file.AccessDeniedException: s3://lake/songs: getFileStatus on s3://lake/songs',
+    'PermissionError: [Errno 13] Permission denied: /mnt/lake/_staging',
+    'The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket)',
+    'User: arn:aws:sts::1:assumed-role/EMR_EC2/i-1 is not authorized to perform: s3:GetObject',
+    'pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does not exist: s3://raw/log_data/2018/11.',
+  ])('a Reason saying %j: non-retryable JobFailedPermanently, the reason first', async (reason) => {
+    failedWith({ Reason: reason, Message: 'a long log tail\nwith many lines', LogFile: 's3://logs/x' });
+    const err = await failureOf(harness({ deps: { readReport: async () => null } }).run());
+    expect(err.type).toBe('JobFailedPermanently');
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toBe(`${reason} — EMR step s-1 FAILED, log s3://logs/x`);
+    expect(err.details?.[0]).toMatchObject({ stepId: 's-1', state: 'FAILED', reason });
+  });
+
+  test("an unspecific Reason: the one line of EMR's Message that says why, never the rest of the log", async () => {
+    failedWith({
+      Reason: 'Unknown Error.',
+      Message: [
+        '25/11/27 22:00:01 WARN FileStreamSink: Assume no metadata directory.',
+        'Traceback (most recent call last):',
+        '  File "run.py", line 40, in main',
+        'pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does not exist: s3://raw/song_data.',
+        'Shutdown hook called',
+      ].join('\n'),
+      LogFile: 's3://logs/y',
+    });
+    const err = await failureOf(harness().run());
+    expect(err.type).toBe('JobFailedPermanently');
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toBe(
+      'pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does not exist: ' +
+        's3://raw/song_data. — EMR step s-1 FAILED, log s3://logs/y',
+    );
+    expect(err.message).not.toContain('Traceback');
+  });
+
+  test.each([
+    [
+      'a lost container',
+      'Container killed by YARN for exceeding memory limits',
+      'AccessDenied in an old retry',
+    ],
+    ['a bare exit code', 'Step failed with exit code 1', 'ExecutorLostFailure (executor 3 exited)'],
+    ['nothing at all', 'Unknown Error.', undefined],
+  ])('no report and %s: unknown, so retryable EmrStepFailed', async (_what, reason, message) => {
+    failedWith({ Reason: reason, Message: message, LogFile: 's3://logs/z' });
+    const err = await failureOf(harness({ deps: { readReport: async () => null } }).run());
+    expect(err.type).toBe('EmrStepFailed');
+    expect(err.nonRetryable).toBe(false);
+    expect(err.message).toBe(`${reason} — EMR step s-1 FAILED, log s3://logs/z`);
+  });
+
+  test("the job's report decides over EMR's words: a retryable error in it stays retryable", async () => {
+    failedWith({ Reason: 'Access Denied', LogFile: 's3://logs/x' });
+    const report = jobReport({
+      status: 'failed',
+      started_at: new Date().toISOString(),
+      error: { type: 'org.apache.spark.SparkException', message: 'Executor lost', retryable: true },
+    });
+    const err = await failureOf(harness({ deps: { readReport: async () => report } }).run());
+    expect(err.type).toBe('EmrStepFailed');
+    expect(err.nonRetryable).toBe(false);
+    expect(err.message).toBe(
+      'Executor lost (org.apache.spark.SparkException) — EMR step s-1 FAILED, log s3://logs/x',
+    );
+  });
+
+  test('permanentFailureCause keeps one line, bounded', () => {
+    expect(
+      permanentFailureCause({ Reason: 'Unknown Error.', Message: `x\nAccess Denied ${'a'.repeat(400)}\ny` }),
+    ).toHaveLength(300);
+    expect(permanentFailureCause({ Reason: 'lost node', Message: 'Access Denied' })).toBeUndefined();
+    expect(permanentFailureCause({})).toBeUndefined();
+  });
+});
+
+describe('runSparkStep: EMR API outages are ridden out within the attempt', () => {
+  let emr: AwsClientStub<EMRClient>;
+  beforeEach(() => {
+    emr = mockClient(EMRClient);
+    emr.on(ListStepsCommand).resolves({ Steps: [] });
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-1'] });
+  });
+  afterEach(() => emr.restore());
+
+  const unavailable = (): EMRServiceException =>
+    new EMRServiceException({
+      name: 'InternalServerError',
+      $fault: 'server',
+      $metadata: { httpStatusCode: 503 },
+      message: 'Service Unavailable',
+    });
+  const refused = (): Error =>
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8990'), { code: 'ECONNREFUSED' });
+
+  test("far more failures than the old budget of 12, then the step's real end state", async () => {
+    let calls = 0;
+    emr.on(DescribeStepCommand).callsFake(() => {
+      calls += 1;
+      if (calls === 1) return step('RUNNING');
+      if (calls <= 41) throw [refused, unavailable, throttling][calls % 3]!();
+      return step('COMPLETED');
+    });
+    const h = harness();
+    const result = await h.run();
+    expect(result).toMatchObject({ stepId: 's-1', adopted: false, state: 'COMPLETED' });
+    expect(calls).toBe(42);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
+    expect(emr.commandCalls(CancelStepsCommand)).toHaveLength(0);
+    // It kept heartbeating the step all along.
+    expect(
+      h.heartbeats.filter((d) => JSON.stringify(d) === '{"stepId":"s-1","state":"RUNNING"}').length,
+    ).toBeGreaterThan(40);
+  });
+
+  test('a network error the SDK could only wrap as text (it crossed a realm, as under jest) is transient too', async () => {
+    emr
+      .on(DescribeStepCommand)
+      .rejectsOnce(new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:8990'))
+      .resolves(step('COMPLETED'));
+    const result = await harness().run();
+    expect(result.state).toBe('COMPLETED');
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(2);
+  });
+
+  test('the outage clock restarts whenever the API answers', async () => {
+    // Down for 60 ms at a time, answering once in between, eight times over: never one outage of
+    // 250 ms, but far longer than that in all.
+    let phaseStart = Date.now();
+    let answers = 0;
+    emr.on(DescribeStepCommand).callsFake(() => {
+      if (Date.now() - phaseStart < 60) throw refused();
+      answers += 1;
+      phaseStart = Date.now();
+      return step(answers > 8 ? 'COMPLETED' : 'RUNNING');
+    });
+    const started = Date.now();
+    const result = await harness({ deps: { outageToleranceMs: 250 } }).run();
+    expect(result.state).toBe('COMPLETED');
+    expect(Date.now() - started).toBeGreaterThan(250);
+  });
+
+  test('a cancel during an outage still ends the attempt promptly', async () => {
+    let calls = 0;
+    emr.on(DescribeStepCommand).callsFake(() => {
+      calls += 1;
+      if (calls === 1) return step('RUNNING');
+      throw refused();
+    });
+    emr.on(CancelStepsCommand).rejects(refused());
+    const h = harness({ deps: { cancelWaitMs: 200 } });
+    h.env.on('heartbeat', () => {
+      if (calls === 10) h.env.cancel();
+    });
+    const started = Date.now();
+    await expect(h.run()).rejects.toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(emr.commandCalls(CancelStepsCommand).length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * A small stateful EMR shared by several attempts: steps in creation order, each DescribeStep of a
+ * PENDING or RUNNING step moves it along, CancelSteps cancels. `created` sets a step's creation time.
+ */
+function statefulEmr(
+  emr: AwsClientStub<EMRClient>,
+  opts: { created?: (n: number) => Date; ids?: string[]; beforeSubmit?: () => Promise<void> } = {},
+) {
+  const steps: { Id: string; Name: string; State: StepState; created: Date; describes: number }[] = [];
+  const summaryOf = (s: (typeof steps)[number]): StepSummary => ({
+    Id: s.Id,
+    Name: s.Name,
+    Status: { State: s.State, Timeline: { CreationDateTime: s.created } },
+  });
+  emr.on(ListStepsCommand).callsFake((input: { StepStates?: StepState[] }) => ({
+    Steps: [...steps]
+      .reverse()
+      .filter((s) => !input.StepStates || input.StepStates.includes(s.State))
+      .map(summaryOf),
+  }));
+  emr.on(AddJobFlowStepsCommand).callsFake(async (input: { Steps: { Name: string }[] }) => {
+    await opts.beforeSubmit?.();
+    const n = steps.length;
+    const Id = opts.ids?.[n] ?? `s-${n + 1}`;
+    steps.push({
+      Id,
+      Name: input.Steps[0]!.Name,
+      State: 'PENDING',
+      created: opts.created?.(n) ?? new Date(Date.now() + n),
+      describes: 0,
+    });
+    return { StepIds: [Id] };
+  });
+  emr.on(DescribeStepCommand).callsFake((input: { StepId: string }) => {
+    const s = steps.find((x) => x.Id === input.StepId)!;
+    s.describes += 1;
+    if (s.State === 'PENDING' && s.describes >= 2) s.State = 'RUNNING';
+    else if (s.State === 'RUNNING' && s.describes >= 4) s.State = 'COMPLETED';
+    else if (s.State === 'CANCEL_PENDING') s.State = 'CANCELLED';
+    return {
+      Step: { Id: s.Id, Name: s.Name, Status: { State: s.State, Timeline: { CreationDateTime: s.created } } },
+    };
+  });
+  emr.on(CancelStepsCommand).callsFake((input: { StepIds: string[] }) => {
+    for (const id of input.StepIds) {
+      const s = steps.find((x) => x.Id === id)!;
+      if (s.State === 'PENDING') s.State = 'CANCELLED';
+      else if (s.State === 'RUNNING') s.State = 'CANCEL_PENDING';
+    }
+    return { CancelStepsInfoList: input.StepIds.map((StepId) => ({ StepId, Status: 'SUBMITTED' as const })) };
+  });
+  return steps;
+}
+
+/** Lets AddJobFlowSteps through only once `n` attempts have made their lookup (and seen nothing). */
+function afterLookups(emr: AwsClientStub<EMRClient>, n: number): () => Promise<void> {
+  return async () => {
+    const deadline = Date.now() + 5_000;
+    while (emr.commandCalls(ListStepsCommand).length < n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+}
+
+describe('runSparkStep: two live attempts of one step end on one EMR step', () => {
+  let emr: AwsClientStub<EMRClient>;
+  beforeEach(() => {
+    emr = mockClient(EMRClient);
+  });
+  afterEach(() => emr.restore());
+
+  test('both submit after seeing no step: the oldest survives, the other is cancelled, both follow it', async () => {
+    const steps = statefulEmr(emr, { beforeSubmit: afterLookups(emr, 2) });
+    const [a, b] = [harness(), harness()];
+    const [ra, rb] = await Promise.all([a.run(), b.run()]);
+    // Both really submitted: the race happened.
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(2);
+    expect(steps.map((s) => s.State)).toEqual(['COMPLETED', 'CANCELLED']);
+    const [winner, loser] = steps;
+    expect(ra.stepId).toBe(winner!.Id);
+    expect(rb.stepId).toBe(winner!.Id);
+    expect([ra.adopted, rb.adopted].sort()).toEqual([false, true]);
+    expect(emr.commandCalls(CancelStepsCommand).flatMap((c) => c.args[0].input.StepIds)).toContain(loser!.Id);
+    // The winner was never cancelled, and each attempt's last heartbeat names it.
+    expect(emr.commandCalls(CancelStepsCommand).flatMap((c) => c.args[0].input.StepIds)).not.toContain(
+      winner!.Id,
+    );
+    for (const h of [a, b]) expect(h.heartbeats.at(-1)).toMatchObject({ stepId: winner!.Id });
+  });
+
+  test('same creation time: the smaller step id wins; the attempt that believed its own step won follows it once it is cancelled', async () => {
+    const t = new Date();
+    let submits = 0;
+    // First both look (and see nothing); one submits and checks (its step is alone: it "wins");
+    // only then does the other submit, with the same creation time and a smaller id.
+    const steps = statefulEmr(emr, {
+      created: () => t,
+      ids: ['s-B', 's-A'],
+      beforeSubmit: async () => {
+        submits += 1;
+        await afterLookups(emr, submits === 1 ? 2 : 3)();
+      },
+    });
+    const [ra, rb] = await Promise.all([harness().run(), harness().run()]);
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(2);
+    expect(ra.stepId).toBe('s-A');
+    expect(rb.stepId).toBe('s-A');
+    expect(Object.fromEntries(steps.map((s) => [s.Id, s.State]))).toEqual({
+      's-A': 'COMPLETED',
+      's-B': 'CANCELLED',
+    });
+    expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-B']]);
+  });
+
+  test('an older namesake that already COMPLETED wins over the step just submitted', async () => {
+    emr.on(ListStepsCommand).callsFake((input: { StepStates?: StepState[] }) =>
+      input.StepStates?.includes('CANCEL_PENDING')
+        ? { Steps: [] } // the lookup ran before the other attempt's step was listed
+        : {
+            Steps: [
+              {
+                Id: 's-mine',
+                Name: NAME,
+                Status: { State: 'PENDING', Timeline: { CreationDateTime: new Date() } },
+              },
+              {
+                Id: 's-other',
+                Name: NAME,
+                Status: { State: 'COMPLETED', Timeline: { CreationDateTime: new Date(Date.now() - 60_000) } },
+              },
+            ],
+          },
+    );
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-mine'] });
+    emr.on(CancelStepsCommand).resolves({ CancelStepsInfoList: [{ StepId: 's-mine', Status: 'SUBMITTED' }] });
+    emr.on(DescribeStepCommand, { StepId: 's-other' }).resolves(step('COMPLETED', 's-other'));
+    const h = harness();
+    const result = await h.run();
+    expect(result).toMatchObject({ stepId: 's-other', adopted: true, state: 'COMPLETED' });
+    expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-mine']]);
+    expect(emr.commandCalls(DescribeStepCommand).map((c) => c.args[0].input.StepId)).toEqual(['s-other']);
+  });
+
+  test('the check pages back to the lookup and no further', async () => {
+    const now = Date.now();
+    const other = (i: number, created: number): StepSummary => ({
+      Id: `s-x${i}`,
+      Name: `sparkify/other/${i}`,
+      Status: { State: 'COMPLETED', Timeline: { CreationDateTime: new Date(created) } },
+    });
+    emr.on(ListStepsCommand).callsFake((input: { StepStates?: StepState[]; Marker?: string }) => {
+      if (input.StepStates?.includes('CANCEL_PENDING')) return { Steps: [] };
+      if (input.Marker === 'page-2') {
+        return {
+          Steps: [
+            {
+              Id: 's-older',
+              Name: NAME,
+              Status: { State: 'RUNNING', Timeline: { CreationDateTime: new Date(now - 1_000) } },
+            },
+            other(99, now - 3_600_000),
+          ],
+          Marker: 'page-3',
+        };
+      }
+      return { Steps: Array.from({ length: 50 }, (_, i) => other(i, now)), Marker: 'page-2' };
+    });
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-mine'] });
+    emr.on(CancelStepsCommand).resolves({ CancelStepsInfoList: [{ StepId: 's-mine', Status: 'SUBMITTED' }] });
+    emr.on(DescribeStepCommand, { StepId: 's-older' }).resolves(step('COMPLETED', 's-older'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-older', adopted: true });
+    // s-mine was not listed yet (so it is the newest) and is cancelled; page 3 is never asked for.
+    expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-mine']]);
+    expect(emr.commandCalls(ListStepsCommand).map((c) => c.args[0].input.Marker)).toEqual([
+      undefined,
+      undefined,
+      'page-2',
+    ]);
+  });
+
+  test('an explicit cancel cancels every live step of the name, not only its own', async () => {
+    let cancelled = false;
+    emr
+      .on(ListStepsCommand)
+      .callsFake((input: { StepStates?: StepState[] }) =>
+        cancelled || input.StepStates?.includes('CANCEL_PENDING')
+          ? { Steps: [] }
+          : input.StepStates?.includes('COMPLETED')
+            ? { Steps: [] }
+            : { Steps: [summary('s-racing', 'PENDING'), summary('s-7', 'RUNNING')] },
+      );
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-7'] });
+    emr.on(DescribeStepCommand).callsFake(() => step(cancelled ? 'CANCELLED' : 'RUNNING', 's-7'));
+    emr.on(CancelStepsCommand).callsFake(() => {
+      cancelled = true;
+      return { CancelStepsInfoList: [] };
+    });
+    const h = harness();
+    h.env.on('heartbeat', (d: { state?: string }) => {
+      if (d?.state === 'RUNNING' && !cancelled) h.env.cancel();
+    });
+    await expect(h.run()).rejects.toBeInstanceOf(CancelledFailure);
+    expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([
+      ['s-7', 's-racing'],
+    ]);
   });
 });
 
