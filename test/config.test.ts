@@ -192,6 +192,7 @@ describe('accepted', () => {
         pollInitialMs: 10_000,
         pollMaxMs: 60_000,
         stepHeartbeatTimeoutMs: 120_000,
+        fuseSteps: 'daily',
         outageToleranceMs: 43_200_000,
       },
       s3: {},
