@@ -18,11 +18,12 @@ import { planBackfill } from '../lake/plan';
 import { explainAsset, parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
 import { openLake, s3ClientFor, type Lake } from '../lake/store';
-import { acquireLeaseSignal, leaseStateQuery, type lease } from '../workflows/lease';
+import { acquireLeaseSignal, claimsConflict, leaseStateQuery, type lease } from '../workflows/lease';
 import type {
   AssetResult,
   CodeVersion,
   PreparedStep,
+  PrepareStepInput,
   RecordFailureInput,
   RecordInput,
   RunStepInput,
@@ -144,8 +145,9 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
 }
 
 /** The workflow id of the lease on `key` in this lake: one lease workflow per step and lake. */
-export function leaseWorkflowId(lakeUri: string, key: string): string {
-  return `sparkify-lease-${digest(lakeUri).slice(0, 8)}-${key}`;
+/** The workflow id of the lake's lease workflow: one per lake, holding every step's leases. */
+export function leaseWorkflowId(lakeUri: string): string {
+  return `sparkify-leases-${digest(lakeUri).slice(0, 8)}`;
 }
 
 function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): SparkifyActivities {
@@ -169,6 +171,49 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
   const reportKey = (input: { stepKey: string; range: { start: string; end: string } }, runTag: string) =>
     `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(runTag)}.json`;
 
+  /** Which of a step's partitions need building (by `only`), and what the build will read. */
+  const prepare = async (input: PrepareStepInput): Promise<PreparedStep> => {
+    const specs = input.assets.map((a) => graph.specs.get(a)!);
+    const partitioning = specs[0]!.partitioning;
+    const days = partitioning === 'daily' ? daysIn(input.range) : [];
+    const { cells, inputs, manifests } = await readLakeStatus(lake, raw, {
+      assets: input.assets,
+      days,
+      codeVersion: input.codeVersion,
+    });
+    const states: PreparedStep['states'] = {};
+    for (const c of cells) states[c.state] = (states[c.state] ?? 0) + 1;
+    const chosen = cells.filter((c) => matchesFilter(c.state, input.only));
+    const partitions = [...new Set(chosen.map((c) => c.partition))];
+    const runRanges =
+      partitions.length === 0 ? [] : partitioning === 'daily' ? contiguousRanges(partitions) : [input.range];
+    const versionOf = (asset: string, partition: string) =>
+      versionFromManifest(manifests.get(asset)?.get(partition));
+    const upstream: PreparedStep['upstream'] = {};
+    for (const spec of specs) {
+      if (spec.deps.length === 0) continue;
+      upstream[spec.key] = Object.fromEntries(
+        partitionsOf(spec.partitioning, input.range).map((p) => [p, upstreamVersions(spec, p, versionOf)]),
+      );
+    }
+    const reasons = [
+      ...new Set(
+        chosen
+          .filter((c) => c.reason)
+          .map((c) => `${c.asset}${c.partition === UNPARTITIONED ? '' : `/${c.partition}`}: ${c.reason}`),
+      ),
+    ].slice(0, 5);
+    const partitionCount = partitioning === 'daily' ? days.length : 1;
+    return {
+      runRanges,
+      states,
+      untouched: partitionCount - partitions.length,
+      reasons,
+      inputs,
+      upstream,
+    };
+  };
+
   return {
     async publishSparkCode(): Promise<CodeVersion> {
       const bundle = await projectBundle(deps.sparkDir);
@@ -176,50 +221,12 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       return { hash: published.hash, runPy: published.runPy, pyFiles: published.pyFiles };
     },
 
-    async prepareStep(input): Promise<PreparedStep> {
-      const specs = input.assets.map((a) => graph.specs.get(a)!);
-      const partitioning = specs[0]!.partitioning;
-      const days = partitioning === 'daily' ? daysIn(input.range) : [];
-      const { cells, inputs, manifests } = await readLakeStatus(lake, raw, {
-        assets: input.assets,
-        days,
-        codeVersion: input.codeVersion,
-      });
-      const states: PreparedStep['states'] = {};
-      for (const c of cells) states[c.state] = (states[c.state] ?? 0) + 1;
-      const chosen = cells.filter((c) => matchesFilter(c.state, input.only));
-      const partitions = [...new Set(chosen.map((c) => c.partition))];
-      const runRanges =
-        partitions.length === 0
-          ? []
-          : partitioning === 'daily'
-            ? contiguousRanges(partitions)
-            : [input.range];
-      const versionOf = (asset: string, partition: string) =>
-        versionFromManifest(manifests.get(asset)?.get(partition));
-      const upstream: PreparedStep['upstream'] = {};
-      for (const spec of specs) {
-        if (spec.deps.length === 0) continue;
-        upstream[spec.key] = Object.fromEntries(
-          partitionsOf(spec.partitioning, input.range).map((p) => [p, upstreamVersions(spec, p, versionOf)]),
-        );
-      }
-      const reasons = [
-        ...new Set(
-          chosen
-            .filter((c) => c.reason)
-            .map((c) => `${c.asset}${c.partition === UNPARTITIONED ? '' : `/${c.partition}`}: ${c.reason}`),
-        ),
-      ].slice(0, 5);
-      const partitionCount = partitioning === 'daily' ? days.length : 1;
-      return {
-        runRanges,
-        states,
-        untouched: partitionCount - partitions.length,
-        reasons,
-        inputs,
-        upstream,
-      };
+    prepareStep: (input) => prepare(input),
+
+    async prepareSteps(inputs) {
+      const out: PreparedStep[] = [];
+      for (const input of inputs) out.push(await prepare(input));
+      return out;
     },
 
     async runStep(input: RunStepInput): Promise<RunStepOutcome> {
@@ -379,25 +386,27 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       }
     },
 
-    async requestLease(input) {
+    async requestLease(request) {
       const client = temporal();
-      const workflowId = leaseWorkflowId(lake.uri, input.key);
-      const { key, ...request } = input;
+      const workflowId = leaseWorkflowId(lake.uri);
       await client.workflow.signalWithStart<typeof lease, [typeof request]>('lease', {
         workflowId,
         taskQueue: config.temporal.taskQueue,
-        args: [{ key }],
+        args: [{}],
         signal: acquireLeaseSignal,
         signalArgs: [request],
-        staticSummary: `lease on what step ${key} writes`,
+        staticSummary: `leases on what the steps write · ${lake.uri}`,
         staticDetails:
-          'Grants the lease on what one step writes, first come, first served: whole-table requests ' +
-          'exclude every other, day-range requests only overlapping ones. Query `leaseState` for who holds it.',
+          'Grants leases on what steps write, first come, first served: a whole-table claim excludes ' +
+          'every other claim on that step, a day-range claim only overlapping ones. Query `leaseState` ' +
+          'for who holds what.',
       });
       let heldBy: string[] = [];
       try {
         const state = await client.workflow.getHandle(workflowId).query(leaseStateQuery);
-        heldBy = state.held.filter((g) => g.requestId !== input.requestId).map((g) => g.label);
+        heldBy = state.held
+          .filter((g) => g.requestId !== request.requestId && claimsConflict(g.claims, request.claims))
+          .map((g) => g.label);
       } catch {
         // Only for telling people who holds it; the grant does not depend on it.
       }

@@ -108,6 +108,14 @@ export function renderPlan(
       count(s.step, 1);
     }
   }
+  for (const chunk of plan.serial) {
+    for (const st of chunk.steps) {
+      lines.push(
+        `  ${chunk.partition}, one month at a time (it rewrites a whole table): ${st.step} ${st.ranges.map(describeRange).join(', ')}`,
+      );
+      count(st.step, st.ranges.length);
+    }
+  }
   for (const chunk of plan.chunks) {
     const parts = chunk.steps.map((s) => {
       const definite = s.ranges.map(describeRange).join(', ');
@@ -117,7 +125,7 @@ export function renderPlan(
     });
     lines.push(`  ${chunk.partition}: ${parts.join(' | ')}`);
   }
-  if (!plan.unpartitioned && plan.chunks.length === 0)
+  if (!plan.unpartitioned && plan.serial.length === 0 && plan.chunks.length === 0)
     lines.push('  nothing to build: every partition is up to date');
   if (plan.skippedChunks > 0) lines.push(`  (${plan.skippedChunks} chunks have nothing to build)`);
   if (plan.detail.length > 0) {

@@ -8,7 +8,9 @@ import {
   monthsBetween,
   planSteps,
   selectAssets,
+  stepLease,
   type DayRange,
+  type StepPlan,
 } from '../assets';
 import { matchesFilter, type PartitionFilter, type PartitionState, type PartitionStatus } from './freshness';
 import { UNPARTITIONED } from './manifests';
@@ -51,6 +53,12 @@ export interface BackfillPlan {
   codeVersion: string;
   /** The unpartitioned part, run first and once; null when it has nothing to do. */
   unpartitioned: PlannedChunk | null;
+  /**
+   * Daily steps that rewrite a whole table each run (users): one run writes at a time anyway, so
+   * they run a month at a time, in order, whatever `per` says; a month's chunks start once its
+   * month here is done.
+   */
+  serial: PlannedChunk[];
   /** Chunks with something to do, in order. */
   chunks: PlannedChunk[];
   /** Chunks left out because nothing in them matched. */
@@ -100,6 +108,41 @@ export async function planBackfill(lake: Lake, raw: Lake, o: PlanOptions): Promi
   const mayChange = new Set(upfront.flatMap((s) => s.assets.flatMap((a) => [...downstreamOf(graph, a)])));
   const conditionalToo = o.only === 'outdated' || o.only === 'stale';
 
+  const serialSteps = dailySteps.filter((st) => stepLease(graph, st.key).wholeTable);
+  const chunkSteps = dailySteps.filter((st) => !serialSteps.includes(st));
+  // asset -> days it may rebuild, across the serial months and the chunks
+  const plannedDays = new Map<string, Set<string>>();
+  const planDays = (steps: StepPlan[], range: DayRange): PlannedStep[] => {
+    const chunkDays = daysIn(range);
+    const planned: PlannedStep[] = [];
+    for (const st of steps) {
+      const need = chunkDays.filter((d) => st.assets.some((a) => wanted(a, d)));
+      const upstreamMoves = (d: string) =>
+        st.assets.some((a) =>
+          graph.specs.get(a)!.deps.some((dep) => mayChange.has(a) || plannedDays.get(dep)?.has(d)),
+        );
+      const maybe = conditionalToo ? chunkDays.filter((d) => !need.includes(d) && upstreamMoves(d)) : [];
+      if (need.length === 0 && maybe.length === 0) continue;
+      planned.push({
+        step: st.key,
+        assets: [...st.assets],
+        ranges: contiguousRanges(need),
+        conditional: contiguousRanges(maybe),
+      });
+      for (const a of st.assets) {
+        const days = plannedDays.get(a) ?? new Set<string>();
+        [...need, ...maybe].forEach((d) => days.add(d));
+        plannedDays.set(a, days);
+      }
+    }
+    return planned;
+  };
+  const serial: PlannedChunk[] = [];
+  for (const m of months) {
+    const steps = planDays(serialSteps, monthRange(m));
+    if (steps.length > 0) serial.push({ partition: m, range: monthRange(m), steps });
+  }
+
   const chunks: PlannedChunk[] = [];
   let skippedChunks = 0;
   const chunkRanges: [string, DayRange][] =
@@ -107,25 +150,7 @@ export async function planBackfill(lake: Lake, raw: Lake, o: PlanOptions): Promi
       ? months.map((m) => [m, monthRange(m)])
       : days.map((d) => [d, { start: d, end: addDays(d, 1) }]);
   for (const [partition, range] of chunkRanges) {
-    const chunkDays = daysIn(range);
-    const plannedDays = new Map<string, Set<string>>(); // asset -> days it may rebuild here
-    const planned: PlannedStep[] = [];
-    for (const s of dailySteps) {
-      const need = chunkDays.filter((d) => s.assets.some((a) => wanted(a, d)));
-      const upstreamMoves = (d: string) =>
-        s.assets.some((a) =>
-          graph.specs.get(a)!.deps.some((dep) => mayChange.has(a) || plannedDays.get(dep)?.has(d)),
-        );
-      const maybe = conditionalToo ? chunkDays.filter((d) => !need.includes(d) && upstreamMoves(d)) : [];
-      if (need.length === 0 && maybe.length === 0) continue;
-      planned.push({
-        step: s.key,
-        assets: [...s.assets],
-        ranges: contiguousRanges(need),
-        conditional: contiguousRanges(maybe),
-      });
-      for (const a of s.assets) plannedDays.set(a, new Set([...need, ...maybe]));
-    }
+    const planned = planDays(chunkSteps, range);
     if (planned.length > 0) chunks.push({ partition, range, steps: planned });
     else skippedChunks++;
   }
@@ -142,6 +167,7 @@ export async function planBackfill(lake: Lake, raw: Lake, o: PlanOptions): Promi
     only: o.only,
     codeVersion: o.codeVersion,
     unpartitioned: upfront.length > 0 ? { partition: UNPARTITIONED, range: whole, steps: upfront } : null,
+    serial,
     chunks,
     skippedChunks,
     states,

@@ -65,6 +65,11 @@ export const BackfillInputSchema = z
         failedAssets: z.array(z.string()),
         skippedByFilter: z.number().int(),
         dailySelection: z.array(z.string()),
+        /** Whole-table daily assets (users) built a month at a time, in order, before the chunks. */
+        serialSelection: z.array(z.string()),
+        serialRemaining: z.array(z.string()),
+        /** Months whose serial part finished (done or failed): their chunks may start. */
+        serialSettled: z.record(z.string(), z.boolean()),
         runs: z.number().int(),
       })
       .strict()
@@ -233,22 +238,32 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
         running.delete(UNPARTITIONED_CHUNK);
       }
     }
-    const chunks = dailySelection.length > 0 ? plan.chunks.map((c) => c.partition) : [];
+    const serialSelection = dailySelection.filter((a) =>
+      plan.serial.some((c) => c.steps.some((st) => st.assets.includes(a))),
+    );
+    const chunkSelection = dailySelection.filter((a) => !serialSelection.includes(a));
+    const chunks = chunkSelection.length > 0 ? plan.chunks.map((c) => c.partition) : [];
+    const serialMonths = serialSelection.length > 0 ? plan.serial.map((c) => c.partition) : [];
     carried = {
       code,
-      total: chunks.length + (plan.unpartitioned ? 1 : 0),
+      total: chunks.length + serialMonths.length + (plan.unpartitioned ? 1 : 0),
       remaining: chunks,
       done,
       failed,
       failedAssets: [...failedAssets],
       skippedByFilter: plan.skippedChunks + (plan.chunks.length - chunks.length),
-      dailySelection,
+      dailySelection: chunkSelection,
+      serialSelection,
+      serialRemaining: serialMonths,
+      serialSettled: {},
       runs: 1,
     };
   }
   const state = carried;
   const failedAssets = new Set(state.failedAssets);
   const queue = [...state.remaining];
+  const serialQueue = [...state.serialRemaining];
+  const serialLabel = (month: string) => `${month} ${state.serialSelection.join('+')}`;
   const progress = (): BackfillProgress => ({
     workflowId,
     per: input.per,
@@ -257,7 +272,7 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     done: state.done.length,
     failed: state.failed,
     running: [...running],
-    pending: queue.length,
+    pending: queue.length + serialQueue.length,
     runs: state.runs,
   });
   setHandler(backfillProgressQuery, progress);
@@ -269,48 +284,82 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     return info.continueAsNewSuggested || info.historyLength >= input.historyLimit;
   };
 
-  const runPartition = async (partition: string): Promise<void> => {
+  /** Runs one child; records done, or failed with the reason its result carried. */
+  const runChild = async (label: string, selection: string[], range: { start: string; end: string }) => {
     try {
       await executeChild(materialize, {
-        workflowId: `${workflowId}-${partition}`,
-        args: [
-          {
-            selection: state.dailySelection.join(','),
-            range: rangeOf(partition),
-            ...childOptions(state.code),
-          },
-        ],
-        ...childMetadata(state.dailySelection, rangeOf(partition), state.code.hash),
+        workflowId: `${workflowId}-${label.replace(/ /g, '-')}`,
+        args: [{ selection: selection.join(','), range, ...childOptions(state.code) }],
+        ...childMetadata(selection, range, state.code.hash),
       });
-      state.done.push(partition);
+      state.done.push(label);
+      return true;
     } catch (err) {
       if (isCancellation(err)) throw err;
       const result = resultOfFailure(err);
       if (result) {
-        state.failed[partition] = failureSummary(result);
+        state.failed[label] = failureSummary(result);
         result.assets.filter((a) => a.status === 'failed').forEach((a) => failedAssets.add(a.asset));
       } else {
         const cause = err instanceof ChildWorkflowFailure ? (err.cause ?? err) : err;
-        state.failed[partition] = cause instanceof Error ? cause.message : String(cause);
+        state.failed[label] = cause instanceof Error ? cause.message : String(cause);
       }
+      return false;
     }
   };
 
+  const monthOf = (partition: string) => partition.slice(0, 7);
+  /** A chunk may start once its month's serial part (if it has one) has settled. */
+  const ready = (partition: string) => {
+    const month = monthOf(partition);
+    return !state.serialRemaining.includes(month) || state.serialSettled[month] !== undefined;
+  };
+  /** Without its month's users, what depends on them waits for a later backfill. */
+  const chunkSelection = (partition: string) => {
+    if (state.serialSettled[monthOf(partition)] !== false) return state.dailySelection;
+    const blocked = new Set(state.serialSelection.flatMap((a) => [...downstreamOf(graph, a)]));
+    return state.dailySelection.filter((a) => !blocked.has(a));
+  };
+
   const inFlight = new Map<string, Promise<void>>();
-  while (queue.length > 0 || inFlight.size > 0) {
+  const launch = (label: string, work: () => Promise<void>) => {
+    running.add(label);
+    showDetails();
+    inFlight.set(
+      label,
+      work().finally(() => {
+        running.delete(label);
+        inFlight.delete(label);
+        showDetails();
+      }),
+    );
+  };
+  let serialRunning = false;
+  for (;;) {
+    // The serial lane: one month at a time, in order (one users run writes at a time anyway).
+    if (!serialRunning && serialQueue.length > 0 && !historyFull()) {
+      const month = serialQueue.shift()!;
+      serialRunning = true;
+      launch(serialLabel(month), async () => {
+        const ok = await runChild(serialLabel(month), state.serialSelection, monthRange(month));
+        state.serialSettled[month] = ok;
+        serialRunning = false;
+      });
+    }
     // Stop launching when the history is getting long; drain, then continue as new.
-    while (queue.length > 0 && inFlight.size < input.concurrency && !historyFull()) {
-      const partition = queue.shift()!;
-      running.add(partition);
-      showDetails();
-      inFlight.set(
-        partition,
-        runPartition(partition).finally(() => {
-          running.delete(partition);
-          inFlight.delete(partition);
-          showDetails();
-        }),
-      );
+    while (inFlight.size < input.concurrency + (serialRunning ? 1 : 0) && !historyFull()) {
+      const i = queue.findIndex(ready);
+      if (i < 0) break;
+      const partition = queue.splice(i, 1)[0]!;
+      const selection = chunkSelection(partition);
+      if (selection.length === 0) {
+        state.failed[partition] =
+          `skipped: ${state.serialSelection.join(', ')} of ${monthOf(partition)} failed`;
+        continue;
+      }
+      launch(partition, async () => {
+        await runChild(partition, selection, rangeOf(partition));
+      });
     }
     if (inFlight.size === 0) break;
     try {
@@ -323,10 +372,20 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     }
   }
 
-  if (queue.length > 0) {
+  if (queue.length > 0 || serialQueue.length > 0) {
     await continueAsNew<typeof backfill>({
       ...input,
-      carried: { ...state, remaining: queue, failedAssets: [...failedAssets], runs: state.runs + 1 },
+      carried: {
+        ...state,
+        remaining: queue,
+        serialRemaining: [
+          ...state.serialRemaining.filter(
+            (m) => serialQueue.includes(m) || state.serialSettled[m] === undefined,
+          ),
+        ],
+        failedAssets: [...failedAssets],
+        runs: state.runs + 1,
+      },
     });
   }
   const final = progress();

@@ -14,12 +14,13 @@ import type { DayRange } from '../assets/partitions';
 import type { SparkifyActivities } from './types';
 
 /**
- * A lease on what one step writes, e.g. users' state or some days of songplays: one workflow per
- * step and lake holds the grants. A run asks for the lease (by signal, through the requestLease
- * activity, which starts this workflow if it is not running), waits for the `leaseGranted`
- * signal, writes, and releases. Grants are first come, first served: a request is granted when it
- * overlaps no held lease and no earlier request still waiting, so a whole-table request is never
- * starved by a stream of small ones.
+ * Leases on what steps write, e.g. users' state or some days of songplays: one workflow per lake
+ * holds every grant. A run asks for what one EMR step writes — one claim per step it runs, all
+ * granted together or not at all, so two runs can never each hold a part and wait for the other
+ * — by signal (through the requestLease activity, which starts this workflow if it is not
+ * running), waits for the `leaseGranted` signal, writes, and releases. Grants are first come,
+ * first served: a request is granted when its claims overlap none held and none of an earlier
+ * request still waiting, so a whole-table claim is never starved by a stream of small ones.
  *
  * Durable like any workflow: grants survive a killed worker and a restarted server. A lease ends
  * when its holder releases it, when its time is up, or when its holder's workflow is found closed
@@ -31,11 +32,16 @@ export interface LeaseHolder {
   runId: string;
 }
 
+/** One step's claim: its lease key (the step) and the days it writes, or null for all of them. */
+export interface LeaseClaim {
+  key: string;
+  range: DayRange | null;
+}
+
 export interface LeaseRequest {
   requestId: string;
   holder: LeaseHolder;
-  /** The days written; null for the whole table. */
-  range: DayRange | null;
+  claims: LeaseClaim[];
   /** Upper bound on holding it: the step's own timeout and some. */
   ttlMs: number;
   /** For people: what the holder is doing, e.g. `users 2018-11-01..2018-11-30 (materialize-all-…)`. */
@@ -48,15 +54,13 @@ export interface LeaseGrant extends LeaseRequest {
 }
 
 export interface LeaseState {
-  key: string;
   held: LeaseGrant[];
   waiting: (LeaseRequest & { requestedAt: number })[];
 }
 
 export interface LeaseInput {
-  key: string;
   /** Carried across continue-as-new. */
-  state?: Omit<LeaseState, 'key'>;
+  state?: LeaseState;
   /** How often to look for holders whose workflow has closed. */
   livenessCheckMs?: number;
   /** An idle lease workflow ends after this long; the next request starts a new one. */
@@ -66,7 +70,7 @@ export interface LeaseInput {
 export const acquireLeaseSignal = defineSignal<[LeaseRequest]>('acquireLease');
 export const releaseLeaseSignal = defineSignal<[{ requestId: string }]>('releaseLease');
 /** Sent to the holder's workflow when its request is granted. */
-export const leaseGrantedSignal = defineSignal<[{ requestId: string; key: string }]>('leaseGranted');
+export const leaseGrantedSignal = defineSignal<[{ requestId: string }]>('leaseGranted');
 export const leaseStateQuery = defineQuery<LeaseState>('leaseState');
 
 const checks = proxyActivities<Pick<SparkifyActivities, 'closedWorkflows'>>({
@@ -77,6 +81,10 @@ const checks = proxyActivities<Pick<SparkifyActivities, 'closedWorkflows'>>({
 export function rangesOverlap(a: DayRange | null, b: DayRange | null): boolean {
   if (a === null || b === null) return true;
   return a.start < b.end && b.start < a.end;
+}
+
+export function claimsConflict(a: readonly LeaseClaim[], b: readonly LeaseClaim[]): boolean {
+  return a.some((x) => b.some((y) => x.key === y.key && rangesOverlap(x.range, y.range)));
 }
 
 export async function lease(input: LeaseInput): Promise<void> {
@@ -100,12 +108,12 @@ export async function lease(input: LeaseInput): Promise<void> {
     if (w >= 0) waiting.splice(w, 1);
     changed = true;
   });
-  setHandler(leaseStateQuery, () => ({ key: input.key, held, waiting }));
+  setHandler(leaseStateQuery, () => ({ held, waiting }));
 
   const drop = (requestId: string, why: string) => {
     const i = held.findIndex((g) => g.requestId === requestId);
     if (i < 0) return;
-    log.warn(`lease ${input.key}: releasing ${held[i]!.label} (${why})`);
+    log.warn(`lease: releasing ${held[i]!.label} (${why})`);
     held.splice(i, 1);
   };
 
@@ -120,8 +128,8 @@ export async function lease(input: LeaseInput): Promise<void> {
     for (let i = 0; i < waiting.length;) {
       const req = waiting[i]!;
       const blocked =
-        held.some((g) => rangesOverlap(g.range, req.range)) ||
-        waiting.slice(0, i).some((earlier) => rangesOverlap(earlier.range, req.range));
+        held.some((g) => claimsConflict(g.claims, req.claims)) ||
+        waiting.slice(0, i).some((earlier) => claimsConflict(earlier.claims, req.claims));
       if (blocked) {
         i++;
         continue;
@@ -131,7 +139,7 @@ export async function lease(input: LeaseInput): Promise<void> {
       const grant: LeaseGrant = {
         requestId: req.requestId,
         holder: req.holder,
-        range: req.range,
+        claims: req.claims,
         ttlMs: req.ttlMs,
         label: req.label,
         grantedAt: now,
@@ -145,7 +153,6 @@ export async function lease(input: LeaseInput): Promise<void> {
         try {
           await getExternalWorkflowHandle(g.holder.workflowId, g.holder.runId).signal(leaseGrantedSignal, {
             requestId: g.requestId,
-            key: input.key,
           });
         } catch (err) {
           // The holder is gone (closed or reset): nobody will use or release this grant.

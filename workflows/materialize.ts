@@ -25,7 +25,6 @@ import {
   daysIn,
   fuseSteps,
   stepLease,
-  type DayRange,
   type StepUnit,
 } from '../assets';
 import { leaseGrantedSignal, releaseLeaseSignal } from './lease';
@@ -188,46 +187,47 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
 
   /**
    * Runs `fn` holding the leases of the unit's steps: serialised with every other run writing the
-   * same state. Taken one at a time in key order, so two runs needing the same leases can never
-   * each hold one and wait for the other.
+   * same state. One request claims them all; the lease workflow grants all or nothing, so two
+   * runs needing the same leases can never each hold one and wait for the other.
    */
   const withLeases = async (unit: StepUnit, fn: () => Promise<void>): Promise<void> => {
-    const held: { leaseWorkflowId: string; requestId: string }[] = [];
+    const claims = unit.steps.map((step) => {
+      const { key, wholeTable } = stepLease(graph, step.key);
+      return { key, range: wholeTable ? null : input.range };
+    });
+    const what = claims
+      .map((c) => `${c.key} ${c.range ? describeRange(c.range) : '(whole table)'}`)
+      .join(', ');
+    const requestId = `${workflowId}/${runId}/${unit.key}`;
+    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
+      { summary: `lease ${what}` },
+      [
+        {
+          requestId,
+          holder: { workflowId, runId },
+          claims,
+          ttlMs: LEASE_TTL_MS,
+          label: `${what} (${workflowId})`,
+        },
+      ],
+    );
+    const assets = unit.steps.flatMap((s) => s.assets);
     try {
-      const steps = [...unit.steps].sort((a, b) =>
-        stepLease(graph, a.key).key < stepLease(graph, b.key).key ? -1 : 1,
-      );
-      for (const step of steps) {
-        const { key, wholeTable } = stepLease(graph, step.key);
-        const range: DayRange | null = wholeTable ? null : input.range;
-        const requestId = `${workflowId}/${runId}/${step.key}`;
-        const label = `${step.key} ${range ? describeRange(range) : 'whole table'} (${workflowId})`;
-        const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
-          { summary: `lease ${step.key} ${range ? describeRange(range) : '(whole table)'}` },
-          [{ key, requestId, holder: { workflowId, runId }, range, ttlMs: LEASE_TTL_MS, label }],
-        );
-        held.push({ leaseWorkflowId, requestId });
-        if (!granted.has(requestId)) {
-          setStatus(step.assets, {
-            status: 'waiting',
-            reason: heldBy.length > 0 ? `waiting for ${heldBy.join(', ')}` : 'waiting for its lease',
-          });
-          await condition(() => granted.has(requestId));
-        }
+      if (!granted.has(requestId)) {
+        setStatus(assets, {
+          status: 'waiting',
+          reason: heldBy.length > 0 ? `waiting for ${heldBy.join(', ')}` : 'waiting for its lease',
+        });
+        await condition(() => granted.has(requestId));
       }
-      setStatus(
-        unit.steps.flatMap((s) => s.assets),
-        { status: 'running', reason: undefined },
-      );
+      setStatus(assets, { status: 'running', reason: undefined });
       await fn();
     } finally {
       await CancellationScope.nonCancellable(async () => {
-        for (const { leaseWorkflowId, requestId } of held.reverse()) {
-          try {
-            await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
-          } catch {
-            // The lease workflow released it already (its holder check, or its time ran out).
-          }
+        try {
+          await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
+        } catch {
+          // The lease workflow released it already (its holder check, or its time ran out).
         }
       });
     }
@@ -235,24 +235,19 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
 
   /** What each step of a unit must build, decided while holding the leases. */
   const prepareUnit = async (unit: StepUnit) => {
-    const prepared = new Map<string, PreparedStep>();
-    for (const step of unit.steps) {
-      prepared.set(
-        step.key,
-        await bookkeeping.prepareStep.executeWithOptions(
-          { summary: `what ${step.key} must build in ${describeRange(input.range)}` },
-          [
-            {
-              stepKey: step.key,
-              assets: [...step.assets],
-              range: input.range,
-              codeVersion: pinned.hash,
-              only: input.only,
-            },
-          ],
-        ),
-      );
-    }
+    const answers = await bookkeeping.prepareSteps.executeWithOptions(
+      { summary: `what ${unit.key} must build in ${describeRange(input.range)}` },
+      [
+        unit.steps.map((step) => ({
+          stepKey: step.key,
+          assets: [...step.assets],
+          range: input.range,
+          codeVersion: pinned.hash,
+          only: input.only,
+        })),
+      ],
+    );
+    const prepared = new Map(unit.steps.map((step, i) => [step.key, answers[i]!]));
     // Within a fused unit a downstream step is prepared before its upstream is rebuilt, so it
     // also builds whatever its upstream in the unit builds: they share one spark-submit, the
     // extra days cost little, and nothing is left stale behind the run.

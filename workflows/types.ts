@@ -158,10 +158,7 @@ export interface RecordFailureInput extends StepRecordBase {
   stagingUri?: string;
 }
 
-export interface LeaseRequestInput extends Omit<LeaseRequest, 'requestId'> {
-  requestId: string;
-  key: string;
-}
+export type LeaseRequestInput = LeaseRequest;
 
 export interface PlanBackfillInput {
   selection: string;
@@ -176,10 +173,12 @@ export interface PlanBackfillInput {
 export interface SparkifyActivities {
   publishSparkCode(): Promise<CodeVersion>;
   prepareStep(input: PrepareStepInput): Promise<PreparedStep>;
+  /** prepareStep for several steps at once (the steps of a fused unit): one round trip. */
+  prepareSteps(inputs: PrepareStepInput[]): Promise<PreparedStep[]>;
   runStep(input: RunStepInput): Promise<RunStepOutcome>;
   recordMaterialization(input: RecordInput): Promise<AssetResult[]>;
   recordFailure(input: RecordFailureInput): Promise<void>;
-  /** Asks for a lease (starting the lease workflow if needed); the grant comes by signal. */
+  /** Asks for leases (starting the lake's lease workflow if needed); the grant comes by signal. */
   requestLease(input: LeaseRequestInput): Promise<{ leaseWorkflowId: string; heldBy: string[] }>;
   /** Of the given workflow runs, those that are no longer running (`<workflowId>/<runId>`). */
   closedWorkflows(input: { holders: LeaseHolder[] }): Promise<string[]>;
