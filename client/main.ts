@@ -26,9 +26,12 @@ const program = new Command()
  * The dev harness (local EMR, generator, embedded stack) is loaded only by `dev` and `demo`; the
  * production image does not carry it.
  */
-async function devHarness() {
+async function devHarness(): Promise<typeof import('../dev')> {
   try {
-    return await import('../dev');
+    // require, not import(): under `node --require tsx/cjs` (client/bin.js, the `sparkify` bin) an
+    // import() goes to Node's ESM loader, which resolves neither a directory nor TypeScript.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../dev') as typeof import('../dev');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     throw new UsageError(
