@@ -65,6 +65,11 @@ export interface LocalEmr {
   stateDir: string;
   /** Stops the server; step processes keep running unless `killSteps` is set. */
   close(opts?: { killSteps?: boolean }): Promise<void>;
+  /**
+   * SIGKILLs the running steps' process groups and their runners at once, synchronously, for an
+   * `exit` handler or a hurried stop; the server itself goes with the process.
+   */
+  killStepsSync(): void;
 }
 
 // Two servers on one state directory would both launch its PENDING steps.
@@ -184,6 +189,9 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
         }
       })();
       return closing;
+    },
+    killStepsSync() {
+      engine.killActiveStepsSync();
     },
   };
 }
