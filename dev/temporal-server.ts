@@ -102,13 +102,12 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     clearTimeout(timeout);
   };
 
+  let onAbort: (() => void) | undefined;
   try {
     const address = `127.0.0.1:${opts.port}`;
     const aborted = new Promise<never>((_, reject) => {
-      if (!opts.signal) return;
-      const onAbort = () => reject(opts.signal!.reason as Error);
-      opts.signal.addEventListener('abort', onAbort, { once: true });
-      void exited.then(() => opts.signal!.removeEventListener('abort', onAbort));
+      onAbort = () => reject(opts.signal!.reason as Error);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => undefined);
     const result = await Promise.race([
@@ -116,6 +115,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
       exited,
       aborted,
     ]);
+    opts.signal?.removeEventListener('abort', onAbort!);
     if (result !== 'ready') {
       throw new Error(
         `the Temporal dev server exited (code ${result}) before it was ready; see ${logFile}` +
@@ -137,6 +137,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
       kill,
     };
   } catch (err) {
+    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
     await stop({ graceMs: 0 });
     throw err;
   }
