@@ -30,9 +30,12 @@ const program = new Command()
  * The dev harness (local EMR, generator, embedded stack) is loaded only by `dev` and `demo`; the
  * production image does not carry it.
  */
-async function devHarness() {
+async function devHarness(): Promise<typeof import('../dev')> {
   try {
-    return await import('../dev');
+    // require, not import(): under `node --require tsx/cjs` (client/bin.js, the `sparkify` bin) an
+    // import() goes to Node's ESM loader, which resolves neither a directory nor TypeScript.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../dev') as typeof import('../dev');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     throw new UsageError(
@@ -159,16 +162,16 @@ program
   .description(
     'the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all',
   )
-  .action(async () => {
-    const { devDefaults, startDevStack } = await devHarness();
-    const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l) });
-    console.log('ready; press Ctrl-C to stop');
-    await new Promise<void>((res) => {
-      process.once('SIGINT', res);
-      process.once('SIGTERM', res);
+  .option('--headless', 'no Temporal Web UI')
+  .action(async (opts: { headless?: boolean }) => {
+    const { devDefaults, runDevStack } = await devHarness();
+    const log = (line: string) => console.log(line);
+    // Stopped by a signal is how `dev` ends: exit 0 once everything is down.
+    await runDevStack(devDefaults(config()), { log, ui: !opts.headless }, async (_stack, stopping) => {
+      console.log('ready; press Ctrl-C to stop');
+      await new Promise<void>((res) => stopping.addEventListener('abort', () => res(), { once: true }));
     });
-    console.log('stopping ...');
-    await stack.stop();
+    console.log('stopped');
   });
 
 program

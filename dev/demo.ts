@@ -5,7 +5,7 @@ import { monthRange } from '../assets';
 import type { Config } from '../config/config';
 import { generate } from './generator/generate';
 import { connectClient } from '../client/temporal';
-import { devDefaults, startDevStack } from './stack';
+import { devDefaults, runDevStack } from './stack';
 import { renderRun, formatRows } from '../client/render';
 import { startMaterialize } from '../client/runs';
 import { watchRun } from '../client/watch';
@@ -46,44 +46,52 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
     storage: { raw, lake: join(demoDir, 'lake'), code: join(demoDir, 'code') },
   });
   say('starting the embedded stack (Temporal dev server, local EMR, worker) ...');
-  const stack = await startDevStack(config, { log: say });
-  try {
+  let finished: boolean | undefined; // the run's outcome, once it has one
+  const outcome = await runDevStack(config, { log: say }, async (stack, stopping) => {
     const client = await connectClient(stack.config);
-    const range = monthRange(DEMO_MONTH);
-    const { handle } = await startMaterialize(client, stack.config, { selection: '*', range });
-    say(`materializing every asset for ${DEMO_MONTH}: workflow ${handle.workflowId}`);
-    const result = await watchRun(handle, { live: opts.live && !opts.json });
-    if (opts.json) {
-      console.log(JSON.stringify(result, null, 2));
-    } else {
-      console.log(renderRun(result));
-      const rows = new Table({ head: ['asset', 'rows'], style: { head: [], border: [] } });
-      for (const a of result.assets) rows.push([a.asset, formatRows(a.rows)]);
-      console.log(rows.toString());
-      console.log(`\nWhere to look:`);
-      if (stack.uiUrl) {
-        console.log(
-          `  Temporal Web UI   ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${handle.workflowId}`,
-        );
-      }
-      console.log(`  lake (Parquet)    ${config.storage.lake}`);
-      console.log(`  raw input         ${raw}`);
-      console.log(`  step logs         ${resolve(config.dev.stateDir, 'emr', 'logs')}`);
-      console.log(
-        `  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`,
-      );
-    }
-    if (opts.stay) {
-      say('\nThe stack stays up for the Web UI; press Ctrl-C to stop it.');
-      await new Promise<void>((res) => {
-        process.once('SIGINT', res);
-        process.once('SIGTERM', res);
+    try {
+      // A signal abandons this body: its calls are cancelled at once rather than retried against
+      // a server that is stopping, and the connection closes once they have settled.
+      return await client.connection.withAbortSignal(stopping, async () => {
+        const range = monthRange(DEMO_MONTH);
+        const { handle } = await startMaterialize(client, stack.config, { selection: '*', range });
+        say(`materializing every asset for ${DEMO_MONTH}: workflow ${handle.workflowId}`);
+        const result = await watchRun(handle, { live: opts.live && !opts.json });
+        finished = result.ok;
+        if (opts.json) {
+          console.log(JSON.stringify(result, null, 2));
+        } else {
+          console.log(renderRun(result));
+          const rows = new Table({ head: ['asset', 'rows'], style: { head: [], border: [] } });
+          for (const a of result.assets) rows.push([a.asset, formatRows(a.rows)]);
+          console.log(rows.toString());
+          console.log(`\nWhere to look:`);
+          if (stack.uiUrl) {
+            console.log(
+              `  Temporal Web UI   ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${handle.workflowId}`,
+            );
+          }
+          console.log(`  lake (Parquet)    ${config.storage.lake}`);
+          console.log(`  raw input         ${raw}`);
+          console.log(`  step logs         ${resolve(config.dev.stateDir, 'emr', 'logs')}`);
+          console.log(
+            `  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`,
+          );
+        }
+        if (opts.stay) {
+          say('\nThe stack stays up for the Web UI; press Ctrl-C to stop it.');
+          await new Promise<void>((res) => stopping.addEventListener('abort', () => res(), { once: true }));
+        }
+        return result.ok;
       });
+    } finally {
+      await client.connection.close().catch(() => undefined);
     }
-    await client.connection.close();
-    return result.ok;
-  } finally {
-    say('stopping the embedded stack ...');
-    await stack.stop();
-  }
+  });
+  // Ctrl-C while --stay keeps the stack up for the Web UI ends the demo as planned; during the run
+  // it interrupts the demo.
+  if (outcome.stoppedBy === null) return outcome.result;
+  if (finished !== undefined) return finished;
+  say(`the demo was interrupted (${outcome.stoppedBy}) before its run finished`);
+  return false;
 }

@@ -1,3 +1,3 @@
 // The dev harness: what `sparkify dev` and `sparkify demo` need, and nothing the worker needs.
 export { runDemo } from './demo';
-export { devDefaults, startDevStack } from './stack';
+export { devDefaults, runDevStack, startDevStack } from './stack';

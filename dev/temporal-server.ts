@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import type { Socket } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { searchAttributeFlags, SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export const TEMPORAL_CLI = resolve(__dirname, '../.tools/bin/temporal');
+const ORPHAN_GUARD = join(__dirname, 'orphan-guard.js');
+const STOP_GRACE_MS = 10_000;
 
 export interface DevServerOptions {
   dbFile: string;
@@ -14,20 +17,33 @@ export interface DevServerOptions {
   logFile?: string;
   /** Web UI on; tests turn it off to save a port and memory. */
   ui?: boolean;
+  /** Aborting while the server starts kills it, and the start rejects with the abort reason. */
+  signal?: AbortSignal;
 }
 
 export interface DevServer {
   address: string;
   uiUrl: string | null;
   process: ChildProcess;
-  stop(): Promise<void>;
+  /** Settles when the server process has exited, whoever stopped it. */
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs` (10 s); `graceMs: 0` kills at once. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+  /** SIGKILL at once, synchronously (for `exit` handlers). */
+  kill(): void;
 }
 
 /**
  * The Temporal dev server (the CLI embeds it) on a persistent SQLite file, so workflow state
  * survives a restart of the server, as it does on a real cluster.
+ *
+ * It runs in its own process group, so a terminal's Ctrl-C (SIGINT to the foreground group) does
+ * not stop it under a worker that is still draining: whoever started it stops it. In exchange it
+ * must not outlive this process: an `exit` handler SIGKILLs it, and for the deaths no handler sees
+ * (SIGKILL, OOM) a small guard process, watching a pipe from this one, does.
  */
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<DevServer> {
+  opts.signal?.throwIfAborted();
   mkdirSync(dirname(opts.dbFile), { recursive: true });
   const namespace = opts.namespace ?? 'default';
   const args = [
@@ -46,44 +62,114 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     ...searchAttributeFlags().flatMap((f) => ['--search-attribute', f]),
     ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
   ];
-  const logFd = openSync(opts.logFile ?? `${opts.dbFile}.log`, 'a');
-  const child = spawn(TEMPORAL_CLI, args, { stdio: ['ignore', logFd, logFd] });
+  const logFile = opts.logFile ?? `${opts.dbFile}.log`;
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(TEMPORAL_CLI, args, { stdio: ['ignore', logFd, logFd], detached: true });
   closeSync(logFd);
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  child.once('error', () => undefined);
-  const address = `127.0.0.1:${opts.port}`;
-  const ready = waitForServer(address, namespace, 60_000);
-  const result = await Promise.race([ready.then(() => 'ready' as const), exited.then((code) => code)]);
-  if (result !== 'ready') {
-    throw new Error(
-      `the Temporal dev server exited (code ${result}) before it was ready; see ${opts.logFile ?? `${opts.dbFile}.log`}` +
-        ` (is port ${opts.port} or ${opts.uiPort} already in use?)`,
-    );
-  }
-  const connection = await Connection.connect({ address });
-  try {
-    await ensureSearchAttributes(connection, namespace);
-  } finally {
-    await connection.close();
-  }
-  return {
-    address,
-    uiUrl: opts.ui === false ? null : `http://127.0.0.1:${opts.uiPort}`,
-    process: child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timeout);
-    },
+  child.once('error', () => undefined); // a failed spawn shows up as an exit
+  const exited = new Promise<number | null>((res) => {
+    child.once('exit', (code) => res(code));
+    child.once('error', () => res(null));
+  });
+  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  const kill = () => {
+    if (!running()) return;
+    try {
+      process.kill(-child.pid!, 'SIGKILL'); // the group: the CLI and anything it started
+    } catch {
+      child.kill('SIGKILL');
+    }
   };
+  process.on('exit', kill);
+  const guard = child.pid === undefined ? undefined : startOrphanGuard(child.pid, opts.dbFile);
+  void exited.then(() => {
+    process.off('exit', kill);
+    guard?.kill('SIGKILL');
+  });
+  const stop = async ({ graceMs = STOP_GRACE_MS }: { graceMs?: number } = {}) => {
+    if (running()) {
+      if (graceMs <= 0) kill();
+      else {
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          child.kill('SIGTERM');
+        }
+      }
+    }
+    const timeout = setTimeout(kill, Math.max(graceMs, 0));
+    await exited;
+    clearTimeout(timeout);
+  };
+
+  let onAbort: (() => void) | undefined;
+  try {
+    const address = `127.0.0.1:${opts.port}`;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(opts.signal!.reason as Error);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    const result = await Promise.race([
+      waitForServer(address, namespace, 60_000, exited).then(() => 'ready' as const),
+      exited,
+      aborted,
+    ]);
+    opts.signal?.removeEventListener('abort', onAbort!);
+    if (result !== 'ready') {
+      throw new Error(
+        `the Temporal dev server exited (code ${result}) before it was ready; see ${logFile}` +
+          ` (is port ${opts.port}${opts.ui === false ? '' : ` or ${opts.uiPort}`} already in use?)`,
+      );
+    }
+    const connection = await Connection.connect({ address });
+    try {
+      await ensureSearchAttributes(connection, namespace);
+    } finally {
+      await connection.close();
+    }
+    return {
+      address,
+      uiUrl: opts.ui === false ? null : `http://127.0.0.1:${opts.uiPort}`,
+      process: child,
+      exited,
+      stop,
+      kill,
+    };
+  } catch (err) {
+    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+    await stop({ graceMs: 0 });
+    throw err;
+  }
 }
 
-async function waitForServer(address: string, namespace: string, timeoutMs: number): Promise<void> {
+/** See orphan-guard.js. Holds no reference that keeps this process alive. */
+function startOrphanGuard(pgid: number, marker: string): ChildProcess | undefined {
+  try {
+    const guard = spawn(process.execPath, [ORPHAN_GUARD, String(pgid), marker], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    guard.once('error', () => undefined);
+    guard.unref();
+    (guard.stdin as Socket | null)?.unref();
+    return guard;
+  } catch {
+    return undefined; // the exit handler still covers every exit Node sees
+  }
+}
+
+async function waitForServer(
+  address: string,
+  namespace: string,
+  timeoutMs: number,
+  exited: Promise<unknown>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  while (Date.now() < deadline) {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  while (Date.now() < deadline && !gone) {
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import {
   AddJobFlowStepsCommand,
@@ -9,9 +14,13 @@ import {
   DescribeStepCommand,
   EMRClient,
   InvalidRequestException,
+  ListBootstrapActionsCommand,
   ListClustersCommand,
+  ListInstanceGroupsCommand,
   ListStepsCommand,
+  TerminateJobFlowsCommand,
   type HadoopJarStepConfig,
+  type ListClustersCommandInput,
   type Step,
   type StepState,
 } from '@aws-sdk/client-emr';
@@ -260,12 +269,13 @@ describe('local EMR through the AWS SDK', () => {
     expect(details?.Message).toMatch(/ValueError: no such table songs$/);
     expect(details?.Message).not.toContain('ShutdownHookManager');
     expect(details?.Message!.length).toBeLessThanOrEqual(1024);
-    expect(fs.readFileSync(details?.LogFile as string, 'utf8')).toContain('ValueError');
+    expect(details?.LogFile).toMatch(/^file:\/\/\/.*\/stderr$/);
+    expect(fs.readFileSync(fileURLToPath(details?.LogFile as string), 'utf8')).toContain('ValueError');
     expect(failed.Status?.Timeline?.EndDateTime).toBeInstanceOf(Date);
 
     const bareFailed = await waitForState(client, clusterId, bare as string, TERMINAL);
     expect(bareFailed.Status?.FailureDetails?.Reason).toBe('Step failed with exit code 7');
-    expect(fs.existsSync(bareFailed.Status?.FailureDetails?.LogFile as string)).toBe(true);
+    expect(fs.existsSync(fileURLToPath(bareFailed.Status?.FailureDetails?.LogFile as string))).toBe(true);
 
     for (const id of [badJar, badCommand]) {
       const unsupported = await waitForState(client, clusterId, id as string, TERMINAL);
@@ -403,9 +413,9 @@ describe('local EMR through the AWS SDK', () => {
       name: 'InvalidRequestException',
       $metadata: { httpStatusCode: 400 },
     });
-    await expect(client.send(new ListClustersCommand({}))).rejects.toMatchObject({
-      name: 'UnknownOperationException',
-    });
+    await expect(
+      client.send(new TerminateJobFlowsCommand({ JobFlowIds: [clusterId] })),
+    ).rejects.toMatchObject({ name: 'UnknownOperationException' });
     await expect(
       client.send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: [] })),
     ).rejects.toMatchObject({ name: 'ValidationException' });
@@ -550,3 +560,210 @@ describe('local EMR through the AWS SDK', () => {
     expect(fs.readFileSync(out, 'utf8')).toBe(`local[1] 3 ${path.join(REPO, '.venv', 'bin', 'python')}`);
   }, 180_000);
 });
+
+describe('local EMR as real clients see it', () => {
+  it('answers ListInstanceGroups, ListBootstrapActions and ListClusters as for one long-running cluster', async () => {
+    const { emr, client, clusterId } = await start();
+    const groups = await client.send(new ListInstanceGroupsCommand({ ClusterId: clusterId }));
+    expect(groups.InstanceGroups).toHaveLength(1);
+    expect(groups.InstanceGroups?.[0]).toMatchObject({
+      Id: expect.stringMatching(/^ig-[A-Z0-9]{13}$/),
+      InstanceGroupType: 'MASTER',
+      Market: 'ON_DEMAND',
+      RequestedInstanceCount: 1,
+      RunningInstanceCount: 1,
+      Status: { State: 'RUNNING', Timeline: { CreationDateTime: expect.any(Date) } },
+    });
+    expect(groups.Marker).toBeUndefined();
+    const actions = await client.send(new ListBootstrapActionsCommand({ ClusterId: clusterId }));
+    expect(actions.BootstrapActions).toEqual([]);
+    await expect(client.send(new ListInstanceGroupsCommand({ ClusterId: 'j-OTHER' }))).rejects.toBeInstanceOf(
+      InvalidRequestException,
+    );
+
+    const described = await client.send(new DescribeClusterCommand({ ClusterId: clusterId }));
+    expect(described.Cluster).toMatchObject({
+      InstanceCollectionType: 'INSTANCE_GROUP',
+      ClusterArn: `arn:aws:elasticmapreduce:us-east-1:000000000000:cluster/${clusterId}`,
+      Status: { State: 'WAITING', StateChangeReason: { Message: 'Cluster ready to run steps.' } },
+    });
+    const created = described.Cluster!.Status!.Timeline!.CreationDateTime!;
+
+    const all = await client.send(new ListClustersCommand({}));
+    expect(all.Clusters).toEqual([
+      {
+        Id: clusterId,
+        Name: 'sparkify-local',
+        Status: described.Cluster!.Status,
+        NormalizedInstanceHours: 0,
+        ClusterArn: described.Cluster!.ClusterArn,
+      },
+    ]);
+    expect(all.Marker).toBeUndefined();
+    const ids = async (input: ListClustersCommandInput) =>
+      (await client.send(new ListClustersCommand(input))).Clusters?.map((c) => c.Id);
+    expect(await ids({ ClusterStates: ['WAITING', 'RUNNING'] })).toEqual([clusterId]);
+    expect(await ids({ ClusterStates: ['TERMINATED'] })).toEqual([]);
+    expect(await ids({ CreatedAfter: new Date(created.getTime() - 60_000) })).toEqual([clusterId]);
+    expect(await ids({ CreatedAfter: new Date(created.getTime() + 60_000) })).toEqual([]);
+    expect(await ids({ CreatedBefore: new Date(created.getTime() - 60_000) })).toEqual([]);
+    expect(
+      await ids({ CreatedAfter: new Date(created.getTime() - 1_000), CreatedBefore: new Date() }),
+    ).toEqual([clusterId]);
+    await expect(client.send(new ListClustersCommand({ Marker: 'nonsense' }))).rejects.toBeInstanceOf(
+      InvalidRequestException,
+    );
+
+    // Running a step makes the cluster RUNNING, in the list as in DescribeCluster.
+    const [stepId] = await addSteps(client, clusterId, [nodeStep('busy', SLEEP_FOREVER)]);
+    await waitForState(client, clusterId, stepId as string, ['RUNNING']);
+    expect(await ids({ ClusterStates: ['RUNNING'] })).toEqual([clusterId]);
+    expect(await ids({ ClusterStates: ['WAITING'] })).toEqual([]);
+    expect((await stats(emr.endpoint)).addJobFlowSteps).toBe(1);
+  });
+
+  it('serves the AWS CLI: describe-cluster, list-clusters, add-steps, list-steps, describe-step, cancel-steps', async () => {
+    const { emr, client, clusterId } = await start();
+    const home = tmpDir();
+    const cliVersion = (await awsCli(home, ['--version'])).trim();
+    expect(cliVersion).toMatch(/^aws-cli\//);
+    const v2 = cliVersion.startsWith('aws-cli/2');
+    const aws = async (...args: string[]) =>
+      JSON.parse(
+        await awsCli(home, [
+          'emr',
+          ...args,
+          '--endpoint-url',
+          emr.endpoint,
+          '--output',
+          'json',
+          // v2 pages output through `less` by default; v1 never pages and rejects the flag.
+          ...(v2 ? ['--no-cli-pager'] : []),
+        ]),
+      ) as Record<string, unknown>;
+
+    // describe-cluster also calls ListInstanceGroups and ListBootstrapActions and merges them in.
+    const { Cluster: cluster } = (await aws('describe-cluster', '--cluster-id', clusterId)) as {
+      Cluster: Record<string, unknown> & { LogUri: string };
+    };
+    expect(cluster).toMatchObject({
+      Id: clusterId,
+      Status: { State: 'WAITING' },
+      ReleaseLabel: 'emr-7.12.0',
+      InstanceGroups: [{ InstanceGroupType: 'MASTER', RunningInstanceCount: 1 }],
+      BootstrapActions: [],
+    });
+    expect(cluster.LogUri).toMatch(/^file:\/\/\/.*\/logs\/$/);
+
+    expect(await aws('list-clusters')).toMatchObject({
+      Clusters: [{ Id: clusterId, Name: 'sparkify-local' }],
+    });
+    expect(await aws('list-clusters', '--active')).toMatchObject({ Clusters: [{ Id: clusterId }] });
+    expect(await aws('list-clusters', '--created-before', '2000-01-01T00:00:00Z')).toEqual({ Clusters: [] });
+
+    // add-steps first reads the cluster's release label (DescribeCluster), then AddJobFlowSteps.
+    const steps = [
+      {
+        Type: 'CUSTOM_JAR',
+        Name: 'cli/fails',
+        ActionOnFailure: 'CONTINUE',
+        Jar: 'command-runner.jar',
+        Args: ['node', '-e', 'console.error("ValueError: from the CLI"); process.exit(3)'],
+      },
+      {
+        Type: 'CUSTOM_JAR',
+        Name: 'cli/sleeps',
+        ActionOnFailure: 'CONTINUE',
+        Jar: 'command-runner.jar',
+        Args: ['node', '-e', SLEEP_FOREVER],
+      },
+    ];
+    const added = (await aws('add-steps', '--cluster-id', clusterId, '--steps', JSON.stringify(steps))) as {
+      StepIds: string[];
+    };
+    expect(added.StepIds).toHaveLength(2);
+    const [failing, sleeping] = added.StepIds as [string, string];
+    await waitForState(client, clusterId, failing, TERMINAL);
+    await waitForState(client, clusterId, sleeping, ['RUNNING']);
+
+    const listed = (await aws('list-steps', '--cluster-id', clusterId)) as {
+      Steps: { Id: string; Name: string; Status: { State: string } }[];
+    };
+    expect(listed.Steps.map((s) => [s.Id, s.Name, s.Status.State])).toEqual([
+      [sleeping, 'cli/sleeps', 'RUNNING'],
+      [failing, 'cli/fails', 'FAILED'],
+    ]);
+
+    const { Step: failed } = (await aws(
+      'describe-step',
+      '--cluster-id',
+      clusterId,
+      '--step-id',
+      failing,
+    )) as {
+      Step: { Config: unknown; Status: { State: string; FailureDetails: Record<string, string> } };
+    };
+    expect(failed.Config).toMatchObject({ Jar: 'command-runner.jar', Args: steps[0]!.Args });
+    expect(failed.Status.State).toBe('FAILED');
+    const details = failed.Status.FailureDetails;
+    expect(details.Reason).toBe('ValueError: from the CLI (exit code 3)');
+    expect(details.LogFile).toMatch(/^file:\/\/\/.*\/stderr$/);
+    expect(details.LogFile!.startsWith(`${cluster.LogUri}${clusterId}/steps/${failing}/`)).toBe(true);
+    expect(fs.readFileSync(fileURLToPath(details.LogFile!), 'utf8')).toContain('ValueError: from the CLI');
+
+    expect(await aws('cancel-steps', '--cluster-id', clusterId, '--step-ids', sleeping)).toEqual({
+      CancelStepsInfoList: [{ StepId: sleeping, Status: 'SUBMITTED', Reason: '' }],
+    });
+    expect((await waitForState(client, clusterId, sleeping, TERMINAL)).Status?.State).toBe('CANCELLED');
+  }, 60_000);
+
+  it('keeps an idle keep-alive socket open longer than clients reuse it (no ECONNRESET after 6 s)', async () => {
+    const { emr, clusterId } = await start();
+    // One socket at most: the second call either reuses it or must open a new one.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    agent.on('free', (socket: net.Socket) => sockets.add(socket));
+    const client = new EMRClient({
+      endpoint: emr.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1, // a reset must fail the test, not be retried away
+      requestHandler: { httpAgent: agent },
+    });
+    try {
+      await client.send(new DescribeClusterCommand({ ClusterId: clusterId }));
+      // Longer than Node's default keepAliveTimeout (5 s), after which the old server hung up.
+      await sleep(6_000);
+      await client.send(new ListStepsCommand({ ClusterId: clusterId }));
+      expect(sockets.size).toBe(1);
+    } finally {
+      client.destroy();
+      agent.destroy();
+    }
+  }, 20_000);
+});
+
+const AWS_CLI = path.join(REPO, '.venv', 'bin', 'aws');
+
+/**
+ * The real AWS CLI (spark/requirements-dev.txt) with placeholder credentials in its environment
+ * only; HOME and the config files point at an empty directory, so no profile of this machine's
+ * user is read.
+ */
+async function awsCli(home: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(AWS_CLI, args, {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: home,
+      AWS_CONFIG_FILE: path.join(home, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'credentials'),
+      AWS_ACCESS_KEY_ID: 'placeholder-access-key-id',
+      AWS_SECRET_ACCESS_KEY: 'placeholder-secret-access-key',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_PAGER: '',
+    },
+    timeout: 30_000,
+  });
+  return stdout;
+}

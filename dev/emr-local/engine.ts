@@ -206,6 +206,26 @@ export class StepEngine {
     this.save();
   }
 
+  /**
+   * Kills the active steps at once, synchronously (for `process.on('exit')` and a hurried stop):
+   * SIGKILL to each command's process group and to its runner, and the steps recorded CANCELLED.
+   */
+  killActiveStepsSync(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    let killed = false;
+    for (const step of this.steps().filter((s) => ACTIVE.has(s.state))) {
+      this.readPgid(step);
+      if (step.pgid) signalGroup(step.pgid, 'SIGKILL');
+      if (step.runnerPid && this.runnerAlive(step)) signalPid(step.runnerPid, 'SIGKILL');
+      step.stateChangeMessage ??= 'Cancelled because the local EMR server stopped.';
+      step.state = 'CANCELLED';
+      step.endedAt = Date.now();
+      killed = true;
+    }
+    if (killed) this.save();
+  }
+
   private async killActiveSteps(): Promise<void> {
     const active = () => this.steps().filter((s) => ACTIVE.has(s.state));
     for (const step of active()) {

@@ -19,6 +19,7 @@ const program = new Command()
   .option('--port <port>', 'port (0 picks a free one)', integer(0, 65535), 8990)
   .option('--state-dir <dir>', 'where steps, logs and stats are kept', '.sparkify/emr')
   .option('--cluster-id <id>', 'the cluster id', 'j-SPARKIFYLOCAL')
+  .option('--region <region>', "the region in the cluster's ARN", 'us-east-1')
   .option('--concurrency <n>', 'step concurrency level', integer(1, 256), 1)
   .option('--spark-submit <path>', 'local spark-submit (default: <repo>/.venv/bin/spark-submit)')
   .option('--python <path>', 'PYSPARK_PYTHON for steps (default: <repo>/.venv/bin/python)')
@@ -32,6 +33,7 @@ const program = new Command()
       port: o.port as number,
       stateDir: o.stateDir as string,
       clusterId: o.clusterId as string,
+      region: o.region as string,
       stepConcurrency: o.concurrency as number,
       master: o.master as string,
       allowedCommands: ['spark-submit', ...((o.allow as string[] | undefined) ?? [])],

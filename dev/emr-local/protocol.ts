@@ -26,6 +26,17 @@ export const STEP_STATES = [
 ] as const;
 export type StepState = (typeof STEP_STATES)[number];
 
+export const CLUSTER_STATES = [
+  'STARTING',
+  'BOOTSTRAPPING',
+  'RUNNING',
+  'WAITING',
+  'TERMINATING',
+  'TERMINATED',
+  'TERMINATED_WITH_ERRORS',
+] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
 export const ACTIONS_ON_FAILURE = [
   'TERMINATE_JOB_FLOW',
   'TERMINATE_CLUSTER',
@@ -41,6 +52,16 @@ export const LIST_PAGE_SIZE = 50;
 export const MAX_LIST_STEP_IDS = 10;
 
 const clusterId = z.string().min(1).max(256);
+const marker = z.string().optional();
+/** A timestamp in a request: epoch seconds (what the SDKs send in JSON 1.1), or ISO 8601. */
+const timestamp = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value * 1000 : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `not a timestamp: ${String(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
 const stepId = z.string().min(1).max(256);
 
 const hadoopJarStep = z.object({
@@ -68,7 +89,7 @@ export const requestSchemas = {
     ClusterId: clusterId,
     StepStates: z.array(z.enum(STEP_STATES)).optional(),
     StepIds: z.array(stepId).max(MAX_LIST_STEP_IDS).optional(),
-    Marker: z.string().optional(),
+    Marker: marker,
   }),
   CancelSteps: z.object({
     ClusterId: clusterId,
@@ -76,6 +97,16 @@ export const requestSchemas = {
     StepCancellationOption: z.enum(['SEND_INTERRUPT', 'TERMINATE_PROCESS']).optional(),
   }),
   DescribeCluster: z.object({ ClusterId: clusterId }),
+  // What `aws emr describe-cluster` calls besides DescribeCluster.
+  ListInstanceGroups: z.object({ ClusterId: clusterId, Marker: marker }),
+  ListBootstrapActions: z.object({ ClusterId: clusterId, Marker: marker }),
+  ListClusters: z.object({
+    /** Epoch milliseconds after parsing. */
+    CreatedAfter: timestamp.optional(),
+    CreatedBefore: timestamp.optional(),
+    ClusterStates: z.array(z.enum(CLUSTER_STATES)).optional(),
+    Marker: marker,
+  }),
 };
 export type Action = keyof typeof requestSchemas;
 export type Request<A extends Action> = z.infer<(typeof requestSchemas)[A]>;

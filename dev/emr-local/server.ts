@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,12 +14,26 @@ import {
   LIST_PAGE_SIZE,
   parseRequest,
   type Action,
+  type ClusterState,
   type Request,
 } from './protocol';
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_11 = 'application/x-amz-json-1.1';
+/**
+ * Node closes an idle keep-alive socket after 5 s by default, while the AWS SDKs' agents keep idle
+ * sockets for reuse with no idle limit of their own: a request written on a socket the server is
+ * just closing fails with ECONNRESET (a demo hit it on AddJobFlowSteps).
+ * 65 s is the usual setting for Node behind an AWS load balancer (idle timeout 60 s) and is above
+ * the longest DescribeStep poll interval (60 s), so a polling client finds its socket open; a
+ * client idle longer still meets the same race, only far more rarely. headersTimeout must stay
+ * above keepAliveTimeout.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+export const HEADERS_TIMEOUT_MS = 66_000;
+/** The account id in the cluster's ARN; the local EMR has no account. */
+const LOCAL_ACCOUNT = '000000000000';
 
 export interface LocalEmrOptions {
   /** Interface to bind; loopback by default because the API is unauthenticated. */
@@ -28,6 +42,8 @@ export interface LocalEmrOptions {
   port?: number;
   stateDir: string;
   clusterId?: string;
+  /** The region in the cluster's ARN. */
+  region?: string;
   stepConcurrency?: number;
   /** Local spark-submit used for `spark-submit` steps. */
   sparkSubmit?: string;
@@ -49,6 +65,11 @@ export interface LocalEmr {
   stateDir: string;
   /** Stops the server; step processes keep running unless `killSteps` is set. */
   close(opts?: { killSteps?: boolean }): Promise<void>;
+  /**
+   * SIGKILLs the running steps' process groups and their runners at once, synchronously, for an
+   * `exit` handler or a hurried stop; the server itself goes with the process.
+   */
+  killStepsSync(): void;
 }
 
 // Two servers on one state directory would both launch its PENDING steps.
@@ -81,7 +102,7 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
   const logUri = pathToFileURL(path.join(stateDir, 'logs') + path.sep).href;
   const calls: Record<string, number> = {};
 
-  const api = new EmrApi(engine, { clusterId, stepConcurrency, logUri });
+  const api = new EmrApi(engine, { clusterId, region: opts.region ?? 'us-east-1', stepConcurrency, logUri });
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return;
@@ -130,6 +151,9 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
     sendJson(res, 200, response, JSON_11);
   }
 
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -166,6 +190,9 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
       })();
       return closing;
     },
+    killStepsSync() {
+      engine.killActiveStepsSync();
+    },
   };
 }
 
@@ -173,7 +200,7 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
 class EmrApi {
   constructor(
     private readonly engine: StepEngine,
-    private readonly cluster: { clusterId: string; stepConcurrency: number; logUri: string },
+    private readonly cluster: { clusterId: string; region: string; stepConcurrency: number; logUri: string },
   ) {}
 
   call(action: Action, body: unknown): unknown {
@@ -188,6 +215,12 @@ class EmrApi {
         return this.cancelSteps(parseRequest(action, body));
       case 'DescribeCluster':
         return this.describeCluster(parseRequest(action, body));
+      case 'ListInstanceGroups':
+        return this.listInstanceGroups(parseRequest(action, body));
+      case 'ListBootstrapActions':
+        return this.listBootstrapActions(parseRequest(action, body));
+      case 'ListClusters':
+        return this.listClusters(parseRequest(action, body));
     }
   }
 
@@ -240,31 +273,125 @@ class EmrApi {
     };
   }
 
+  /** One long-running cluster that never terminates: WAITING when idle, RUNNING with a step. */
+  private status() {
+    const created = epochSeconds(this.engine.clusterCreatedAt);
+    const state: ClusterState = this.engine.hasActiveSteps() ? 'RUNNING' : 'WAITING';
+    return {
+      State: state,
+      StateChangeReason: { Message: state === 'WAITING' ? 'Cluster ready to run steps.' : 'Running step' },
+      Timeline: { CreationDateTime: created, ReadyDateTime: created },
+    };
+  }
+
+  private get clusterArn(): string {
+    const { region, clusterId } = this.cluster;
+    return `arn:aws:elasticmapreduce:${region}:${LOCAL_ACCOUNT}:cluster/${clusterId}`;
+  }
+
   private describeCluster(req: Request<'DescribeCluster'>) {
     this.checkCluster(req.ClusterId);
-    const created = epochSeconds(this.engine.clusterCreatedAt);
     return {
       Cluster: {
         Id: this.cluster.clusterId,
         Name: 'sparkify-local',
-        Status: {
-          State: this.engine.hasActiveSteps() ? 'RUNNING' : 'WAITING',
-          StateChangeReason: {},
-          Timeline: { CreationDateTime: created, ReadyDateTime: created },
-        },
+        Status: this.status(),
+        // INSTANCE_GROUP: `aws emr describe-cluster` then merges in ListInstanceGroups.
+        InstanceCollectionType: 'INSTANCE_GROUP',
         LogUri: this.cluster.logUri,
-        StepConcurrencyLevel: this.cluster.stepConcurrency,
         ReleaseLabel: 'emr-7.12.0',
-        Applications: [{ Name: 'Spark', Version: '3.5.6' }],
         AutoTerminate: false,
         TerminationProtected: false,
         VisibleToAllUsers: true,
+        Applications: [{ Name: 'Spark', Version: '3.5.6' }],
+        Tags: [],
         NormalizedInstanceHours: 0,
         MasterPublicDnsName: 'localhost',
-        Tags: [],
+        Configurations: [],
+        ScaleDownBehavior: 'TERMINATE_AT_TASK_COMPLETION',
+        ClusterArn: this.clusterArn,
+        StepConcurrencyLevel: this.cluster.stepConcurrency,
+        PlacementGroups: [],
       },
     };
   }
+
+  /**
+   * A single-node cluster: one MASTER instance group of one instance, which also runs the steps.
+   * The instance type is nominal (the steps run on this machine).
+   */
+  private listInstanceGroups(req: Request<'ListInstanceGroups'>) {
+    this.checkCluster(req.ClusterId);
+    const created = epochSeconds(this.engine.clusterCreatedAt);
+    const master = {
+      Id: `ig-${idFrom(`${this.cluster.clusterId}/MASTER`)}`,
+      Name: 'Master',
+      Market: 'ON_DEMAND',
+      InstanceGroupType: 'MASTER',
+      InstanceType: 'm5.xlarge',
+      RequestedInstanceCount: 1,
+      RunningInstanceCount: 1,
+      Status: {
+        State: 'RUNNING',
+        StateChangeReason: { Message: '' },
+        Timeline: { CreationDateTime: created, ReadyDateTime: created },
+      },
+      Configurations: [],
+      ConfigurationsVersion: 0,
+      LastSuccessfullyAppliedConfigurations: [],
+      LastSuccessfullyAppliedConfigurationsVersion: 0,
+      EbsBlockDevices: [],
+      ShrinkPolicy: {},
+    };
+    const page = pageOf('ig', [master], req.Marker);
+    return { InstanceGroups: page.items, ...page.next };
+  }
+
+  private listBootstrapActions(req: Request<'ListBootstrapActions'>) {
+    this.checkCluster(req.ClusterId);
+    const page = pageOf('ba', [], req.Marker);
+    return { BootstrapActions: page.items, ...page.next };
+  }
+
+  private listClusters(req: Request<'ListClusters'>) {
+    const created = this.engine.clusterCreatedAt;
+    const status = this.status();
+    const summary = {
+      Id: this.cluster.clusterId,
+      Name: 'sparkify-local',
+      Status: status,
+      NormalizedInstanceHours: 0,
+      ClusterArn: this.clusterArn,
+    };
+    const matches =
+      (!req.ClusterStates?.length || req.ClusterStates.includes(status.State)) &&
+      (req.CreatedAfter === undefined || created >= req.CreatedAfter) &&
+      (req.CreatedBefore === undefined || created <= req.CreatedBefore);
+    const page = pageOf('cluster', matches ? [summary] : [], req.Marker);
+    return { Clusters: page.items, ...page.next };
+  }
+}
+
+/** EMR-style id characters (13 upper-case letters and digits), stable for a given seed. */
+function idFrom(seed: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  const bytes = createHash('sha256').update(seed).digest();
+  return Array.from(bytes.subarray(0, 13), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** A page of a short list, 50 at a time as EMR pages; the marker is an opaque offset. */
+function pageOf<T>(kind: string, items: readonly T[], marker: string | undefined) {
+  let offset = 0;
+  if (marker !== undefined) {
+    const match = new RegExp(`^${kind}:(\\d+)$`).exec(Buffer.from(marker, 'base64url').toString('utf8'));
+    if (!match) throw invalidRequest('Marker is not valid.');
+    offset = Number(match[1]);
+  }
+  const end = offset + LIST_PAGE_SIZE;
+  return {
+    items: items.slice(offset, end),
+    next: end < items.length ? { Marker: Buffer.from(`${kind}:${end}`).toString('base64url') } : {},
+  };
 }
 
 /** A step as DescribeStep (Step) and ListSteps (StepSummary) return it; the two share a shape. */
@@ -287,7 +414,8 @@ function stepShape(step: StepRecord) {
             FailureDetails: {
               Reason: step.failure.reason,
               Message: step.failure.message,
-              LogFile: step.failure.logFile,
+              // A URI, as on EMR (s3://…/stderr.gz), under the cluster's LogUri.
+              LogFile: fileUri(step.failure.logFile),
             },
           }
         : {}),
@@ -298,6 +426,11 @@ function stepShape(step: StepRecord) {
       },
     },
   };
+}
+
+/** The engine records log paths; state files of older servers may hold either form. */
+function fileUri(pathOrUri: string): string {
+  return pathOrUri.startsWith('file:') ? pathOrUri : pathToFileURL(pathOrUri).href;
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
