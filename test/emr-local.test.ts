@@ -533,7 +533,20 @@ describe('local EMR through the AWS SDK', () => {
         '',
       ].join('\n'),
     );
-    const { client, clusterId } = await start({ master: 'local[1]', allowedCommands: ['spark-submit'] });
+    const stateDir = tmpDir();
+    const { client, clusterId } = await start({
+      stateDir,
+      master: 'local[1]',
+      allowedCommands: ['spark-submit'],
+    });
+    const sparkStep = (name: string) => ({
+      Name: name,
+      ActionOnFailure: 'CONTINUE' as const,
+      HadoopJarStep: {
+        Jar: 'command-runner.jar',
+        Args: ['spark-submit', '--deploy-mode', 'cluster', '--conf', 'spark.ui.enabled=false', script, out],
+      },
+    });
     const [stepId] = await addSteps(client, clusterId, [
       {
         Name: 'sparkify/spark',
@@ -558,7 +571,22 @@ describe('local EMR through the AWS SDK', () => {
     expect(done.Status?.FailureDetails).toBeUndefined();
     expect(done.Status?.State).toBe('COMPLETED');
     expect(fs.readFileSync(out, 'utf8')).toBe(`local[1] 3 ${path.join(REPO, '.venv', 'bin', 'python')}`);
-  }, 180_000);
+    // The first Spark step dumped a class-data-sharing archive as it exited; the next maps it.
+    const archives = fs.readdirSync(path.join(stateDir, 'cds'));
+    expect(archives).toEqual([expect.stringMatching(/^spark-[0-9a-f]{12}\.jsa$/)]);
+    const [second] = await addSteps(client, clusterId, [sparkStep('sparkify/spark-again')]);
+    const again = await waitForState(client, clusterId, second as string, TERMINAL, 170_000);
+    expect(again.Status?.State).toBe('COMPLETED');
+    const command = JSON.parse(
+      fs.readFileSync(
+        path.join(stateDir, 'logs', clusterId, 'steps', second as string, 'command.json'),
+        'utf8',
+      ),
+    ) as { args: string[] };
+    expect(command.args.join(' ')).toContain(
+      `-XX:SharedArchiveFile=${path.join(stateDir, 'cds', archives[0]!)}`,
+    );
+  }, 240_000);
 });
 
 describe('local EMR as real clients see it', () => {

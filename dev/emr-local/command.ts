@@ -6,6 +6,11 @@ export interface CommandOptions {
   allowedCommands: readonly string[];
 }
 
+/** Extra JVM options for one step's driver (e.g. its class-data-sharing archive). */
+export interface StepJvm {
+  driverJavaOptions?: string;
+}
+
 export type Translation = { ok: true; command: string; args: string[] } | { ok: false; reason: string };
 
 const UNSUPPORTED =
@@ -20,7 +25,12 @@ const SPARK_FLAGS = new Set(['--verbose', '-v', '--help', '-h', '--version', '--
  * driver "in the cluster", so `--deploy-mode cluster` goes and a local master is added; only the
  * spark-submit options are touched, never the application's own arguments.
  */
-export function translateStep(jar: string, args: readonly string[], opts: CommandOptions): Translation {
+export function translateStep(
+  jar: string,
+  args: readonly string[],
+  opts: CommandOptions,
+  jvm: StepJvm = {},
+): Translation {
   if (path.basename(jar) !== 'command-runner.jar') {
     return { ok: false, reason: `${UNSUPPORTED}; got jar ${jar}` };
   }
@@ -32,10 +42,14 @@ export function translateStep(jar: string, args: readonly string[], opts: Comman
     return { ok: false, reason: `${UNSUPPORTED}; got command ${first}` };
   }
   if (first !== 'spark-submit') return { ok: true, command: first, args: rest };
-  return { ok: true, command: opts.sparkSubmit, args: translateSparkSubmitArgs(rest, opts.master) };
+  return { ok: true, command: opts.sparkSubmit, args: translateSparkSubmitArgs(rest, opts.master, jvm) };
 }
 
-export function translateSparkSubmitArgs(args: readonly string[], master: string): string[] {
+export function translateSparkSubmitArgs(
+  args: readonly string[],
+  master: string,
+  jvm: StepJvm = {},
+): string[] {
   const options: string[] = [];
   let hasMaster = false;
   let i = 0;
@@ -52,7 +66,7 @@ export function translateSparkSubmitArgs(args: readonly string[], master: string
     options.push(arg);
     if (takesValue && value !== undefined) options.push(value);
   }
-  return [...(hasMaster ? [] : ['--master', master]), ...LOCAL_CONF, ...options, ...args.slice(i)];
+  return [...(hasMaster ? [] : ['--master', master]), ...localConf(jvm), ...options, ...args.slice(i)];
 }
 
 /**
@@ -66,6 +80,13 @@ export const LOCAL_CONF = [
   '--conf',
   'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC',
 ];
+
+function localConf(jvm: StepJvm): string[] {
+  if (!jvm.driverJavaOptions) return LOCAL_CONF;
+  return LOCAL_CONF.map((a) =>
+    a.startsWith('spark.driver.extraJavaOptions=') ? `${a} ${jvm.driverJavaOptions}` : a,
+  );
+}
 
 // log4j lines Spark writes to stderr ("25/11/27 22:00:00 INFO SparkContext: ...") drown the
 // application's own error output, so they are left out of FailureDetails.

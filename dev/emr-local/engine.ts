@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { ClassDataArchive } from './class-data';
 import { describeFailure, translateStep, type CommandOptions } from './command';
 import {
   MAX_ACTIVE_STEPS,
@@ -55,6 +56,8 @@ interface PersistedState {
 
 export interface EngineConfig extends CommandOptions {
   stateDir: string;
+  /** Start spark-submit drivers from a class-data-sharing archive (dumped by the first step). */
+  classDataSharing?: boolean;
   clusterId: string;
   stepConcurrency: number;
   pythonPath: string;
@@ -76,10 +79,13 @@ export class StepEngine {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
+  private readonly classData: ClassDataArchive;
+
   constructor(private readonly cfg: EngineConfig) {
     this.stateFile = path.join(cfg.stateDir, 'state.json');
     fs.mkdirSync(cfg.stateDir, { recursive: true });
     this.state = this.load();
+    this.classData = new ClassDataArchive(cfg.stateDir, cfg.sparkSubmit, cfg.classDataSharing ?? true);
   }
 
   get clusterCreatedAt(): number {
@@ -287,7 +293,9 @@ export class StepEngine {
   private launch(step: StepRecord): boolean {
     const dir = this.stepDir(step.id);
     fs.mkdirSync(dir, { recursive: true });
-    const translation = translateStep(step.jar, step.args, this.cfg);
+    const translation = translateStep(step.jar, step.args, this.cfg, {
+      driverJavaOptions: step.args[0] === 'spark-submit' ? this.classData.optionsFor(step.id) : undefined,
+    });
     if (!translation.ok) {
       fs.appendFileSync(path.join(dir, 'stderr'), `${translation.reason}\n`);
       step.startedAt = Date.now();
@@ -366,6 +374,7 @@ export class StepEngine {
   ): void {
     step.state = state;
     step.endedAt = Date.now();
+    this.classData.stepEnded(step.id, state === 'COMPLETED');
     if (detail.message) step.stateChangeMessage = detail.message;
     if (detail.failure) step.failure = detail.failure;
     if (state === 'FAILED' && step.actionOnFailure !== 'CONTINUE') {
