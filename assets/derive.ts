@@ -12,7 +12,7 @@ export interface AssetGraph {
   readonly order: readonly string[];
   readonly specs: ReadonlyMap<string, AssetSpec>;
   readonly downstream: ReadonlyMap<string, readonly string[]>;
-  /** Lake path → the asset whose step writes it. */
+  /** Lake path (or `warehouse:<table>`) → the asset whose step writes it. */
   readonly writer: ReadonlyMap<string, string>;
 }
 
@@ -53,17 +53,19 @@ export function buildGraph(
     }
     stepPartitioning.set(spec.step, first ?? spec);
   }
-  // One writer per path: the lease of the step that writes it is what keeps runs apart.
+  // One writer per path (and per warehouse table): the lease of the step that writes it is what
+  // keeps runs apart.
   const writer = new Map<string, string>();
   for (const spec of specs.values()) {
     for (const w of spec.writes) {
-      const other = writer.get(w.path);
+      const key = writeKey(w);
+      const other = writer.get(key);
       if (other !== undefined) {
         throw new GraphError(
-          `"${w.path}" is written by both "${other}" and "${spec.key}"; a path has one writer`,
+          `"${key}" is written by both "${other}" and "${spec.key}"; a path has one writer`,
         );
       }
-      writer.set(w.path, spec.key);
+      writer.set(key, spec.key);
     }
   }
   const graph: AssetGraph = { order: topologicalOrder(specs), specs, downstream, writer };
@@ -82,6 +84,11 @@ export function buildGraph(
     }
   }
   return graph;
+}
+
+/** How a write is keyed among all writes: a lake path as it is, a warehouse table as `warehouse:<table>`. */
+export function writeKey(w: { store: 'lake' | 'warehouse'; path: string }): string {
+  return w.store === 'lake' ? w.path : `${w.store}:${w.path}`;
 }
 
 /** Kahn's algorithm; on a cycle, names the assets on it. */

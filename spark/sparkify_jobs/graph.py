@@ -25,12 +25,19 @@ class Asset:
     deps: tuple[str, ...]
     inputs: tuple[str, ...]
     reads: tuple[str, ...]
-    writes: tuple[tuple[str, str], ...]  # (path, scope)
+    writes: tuple[tuple[str, str], ...]  # (path, scope) in the lake
     checks: tuple[tuple[str, bool], ...]  # (name, blocking)
+    # Tables of the serving database the asset loads: (table, scope).
+    loads: tuple[tuple[str, str], ...] = ()
 
     @property
     def daily(self) -> bool:
         return self.partitioning == "daily"
+
+    @property
+    def warehouse(self) -> bool:
+        """Whether the asset loads the serving database (warehouse.py) instead of the lake."""
+        return bool(self.loads)
 
 
 def _load() -> dict[str, Any]:
@@ -61,8 +68,13 @@ def assets() -> dict[str, Asset]:
             deps=tuple(a["deps"]),
             inputs=tuple(a["inputs"]),
             reads=tuple(a["reads"]),
-            writes=tuple((w["path"], w["scope"]) for w in a["writes"]),
+            writes=tuple(
+                (w["path"], w["scope"]) for w in a["writes"] if w.get("store", "lake") == "lake"
+            ),
             checks=tuple((c["name"], bool(c["blocking"])) for c in a["checks"]),
+            loads=tuple(
+                (w["path"], w["scope"]) for w in a["writes"] if w.get("store") == "warehouse"
+            ),
         )
     return out
 
@@ -75,6 +87,10 @@ def order() -> tuple[str, ...]:
 
 def daily_assets() -> tuple[str, ...]:
     return tuple(k for k, a in assets().items() if a.daily)
+
+
+def warehouse_assets() -> tuple[str, ...]:
+    return tuple(k for k, a in assets().items() if a.warehouse)
 
 
 def is_blocking(asset: str, check: str) -> bool:

@@ -69,6 +69,8 @@ class Staging:
     run_id: str
     _tables: list[str] = field(default_factory=list)
     _days: list[_StagedDays] = field(default_factory=list)
+    # Output staged outside the lake (the warehouse's staging tables): (publish, discard).
+    _external: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)
 
     @property
     def root(self) -> str:
@@ -115,6 +117,11 @@ class Staging:
         self._days.append(_StagedDays(rel, list(days), day_dir))
         return uri
 
+    def external(self, publish: Callable[[], None], discard: Callable[[], None]) -> None:
+        """Output staged elsewhere (warehouse.py): published after the lake's own paths, by the
+        same decision (nothing fails a blocking check), and discarded with the staging."""
+        self._external.append((publish, discard))
+
     def publish(self) -> None:
         aside = f"{self.root}/_replaced"
         for rel in self._tables:
@@ -123,6 +130,8 @@ class Staging:
             for day in staged.days:
                 part = f"{staged.rel}/{staged.day_dir(day)}"
                 self._swap(self.uri(part), f"{self.lake}/{part}", f"{aside}/{part}")
+        for publish, _ in self._external:
+            publish()
 
     def _swap(self, new: str, target: str, aside: str) -> None:
         fs = self.fs
@@ -136,4 +145,9 @@ class Staging:
         fs.delete(aside)
 
     def discard(self) -> None:
+        for _, discard in self._external:
+            try:
+                discard()
+            except Exception as e:  # the lake's staging still goes
+                print(f"sparkify: discarding staged output failed: {e}", flush=True)
         self.fs.delete(self.root)

@@ -26,6 +26,7 @@ from sparkify_jobs import (
     sources,
     time_table,
     users,
+    warehouse,
 )
 from sparkify_jobs.args import Args
 from sparkify_jobs.checks import Check, check, key_checks, profile, quarantine_share, references
@@ -503,6 +504,23 @@ class Run:
             if n
             else None,
         )
+
+    # --- the serving database: stage, check, and move in at publish (warehouse.py) -----------
+
+    def _asset_warehouse_songs(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_songs")
+
+    def _asset_warehouse_artists(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_artists")
+
+    def _asset_warehouse_users(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_users")
+
+    def _asset_warehouse_time(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_time")
+
+    def _asset_warehouse_songplays(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_songplays")
 
 
 _EMPTY_VERSION = "0" * 16
