@@ -19,6 +19,7 @@ import { backfillProgressQuery } from '../workflows';
 import { renderBackfill, renderPlan, startBackfill, watchBackfill } from './backfill';
 import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
+import { parseReportRange, renderReport, reportFromWarehouse, type ReportCliOptions } from './report';
 
 const program = new Command()
   .name('sparkify')
@@ -136,6 +137,19 @@ program
         );
     },
   );
+
+program
+  .command('report')
+  .description('the song-play analytics from the serving database (each question: warehouse/reports/*.sql)')
+  .option('--month <YYYY-MM>', 'a whole month')
+  .option('--from <YYYY-MM-DD>', 'first day (with --to)')
+  .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
+  .option('--json', 'print the answers as JSON')
+  .action(async (opts: ReportCliOptions & { json?: boolean }) => {
+    const range = parseReportRange(opts);
+    const report = await reportFromWarehouse(config(), range);
+    console.log(opts.json ? JSON.stringify(report, null, 2) : renderReport(report));
+  });
 
 program
   .command('assets')

@@ -6,6 +6,7 @@ import type { Config } from '../config/config';
 import { startLocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer } from './temporal-server';
+import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse';
 
 /**
  * The in-process worker logs to a file: the terminal belongs to the run's progress table.
@@ -29,8 +30,12 @@ export interface DevStack {
   config: Config;
   uiUrl: string | null;
   emrEndpoint: string;
+  /** The embedded serving database; null when the config points the warehouse elsewhere. */
+  warehouse: EmbeddedWarehouse | null;
   stop(): Promise<void>;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 
 /**
  * The embedded stack in one process tree: the Temporal dev server on a persistent SQLite file
@@ -56,18 +61,33 @@ export async function startDevStack(
   let emr: Awaited<ReturnType<typeof startLocalEmr>> | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
+  let warehouse: EmbeddedWarehouse | null = null;
   try {
+    // The serving database, unless the config names one elsewhere (then the steps use PGPASSWORD
+    // from this process's environment, which the local EMR passes on).
+    if (LOOPBACK.has(base.warehouse.host)) {
+      warehouse = await startEmbeddedWarehouse({
+        dir: join(stateDir, 'warehouse'),
+        port: base.warehouse.port,
+        database: base.warehouse.database,
+        user: base.warehouse.user,
+      });
+      log(`embedded PostgreSQL on 127.0.0.1:${warehouse.port} (${warehouse.psql})`);
+    }
     emr = await startLocalEmr({
       port: base.dev.emrPort,
       stateDir: join(stateDir, 'emr'),
       clusterId: base.emr.clusterId,
       stepConcurrency: base.concurrency.steps,
+      // The load's password reaches its steps through their environment only.
+      ...(warehouse ? { stepEnv: { PGPASSWORD: warehouse.password } } : {}),
     });
     log(`local EMR on ${emr.endpoint} (cluster ${emr.clusterId})`);
     const config: Config = {
       ...base,
       temporal: { ...base.temporal, address: temporal.address },
       emr: { ...base.emr, endpoint: emr.endpoint, clusterId: emr.clusterId },
+      ...(warehouse ? { warehouse: { ...base.warehouse, host: warehouse.host, ssl: false } } : {}),
     };
     logWorkerTo(join(stateDir, 'worker.log'));
     worker = await createWorker({ config });
@@ -77,10 +97,12 @@ export async function startDevStack(
       config,
       uiUrl: temporal.uiUrl,
       emrEndpoint: emr.endpoint,
+      warehouse,
       async stop() {
         worker!.shutdown();
         await running!.catch(() => undefined);
         await emr!.close({ killSteps: true });
+        await warehouse?.stop();
         await temporal.stop();
       },
     };
@@ -90,6 +112,7 @@ export async function startDevStack(
       await running.catch(() => undefined);
     }
     await emr?.close({ killSteps: true });
+    await warehouse?.stop();
     await temporal.stop();
     throw err;
   }

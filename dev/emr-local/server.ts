@@ -41,6 +41,11 @@ export interface LocalEmrOptions {
   pollIntervalMs?: number;
   /** One line per request on stderr. */
   verbose?: boolean;
+  /**
+   * Extra environment of every step, on top of the server's own (e.g. PGPASSWORD for the
+   * warehouse load): how a secret reaches a step without being one of its arguments.
+   */
+  stepEnv?: Record<string, string>;
 }
 
 export interface LocalEmr {
@@ -73,6 +78,7 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
       master: opts.master ?? 'local[2]',
       allowedCommands: opts.allowedCommands ?? ['spark-submit'],
       pollIntervalMs: opts.pollIntervalMs ?? 200,
+      stepEnv: opts.stepEnv ?? {},
     });
   } catch (err) {
     releaseLock();
