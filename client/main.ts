@@ -157,11 +157,14 @@ program
   .addOption(new Option('--format <format>', 'output').choices(['text', 'mermaid', 'both']).default('both'))
   .action((opts: { format: string }) => {
     if (opts.format !== 'mermaid') {
+      const [kw, sw] = [graph.order, graph.order.map((k) => graph.specs.get(k)!.step)].map((names) =>
+        Math.max(10, ...names.map((n) => n.length)),
+      );
       for (const key of graph.order) {
         const s = graph.specs.get(key)!;
         const deps = s.deps.length ? ` ← ${s.deps.join(', ')}` : '';
-        console.log(`${key.padEnd(10)} ${s.partitioning.padEnd(13)} step ${s.step.padEnd(12)}${deps}`);
-        console.log(`${''.padEnd(10)} ${s.description}`);
+        console.log(`${key.padEnd(kw!)} ${s.partitioning.padEnd(13)} step ${s.step.padEnd(sw!)}${deps}`);
+        console.log(`${''.padEnd(kw!)} ${s.description}`);
       }
     }
     if (opts.format === 'both') console.log();

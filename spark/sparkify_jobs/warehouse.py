@@ -512,6 +512,8 @@ class Load:
             .options(**self.db.writer_options())
             .option("dbtable", name)
             .option("batchsize", "5000")
+            # pgjdbc sends a batch as multi-row INSERTs instead of one statement per row.
+            .option("reWriteBatchedInserts", "true")
             .option("numPartitions", str(writers))
             .option("isolationLevel", "READ_COMMITTED")
             .mode("append")
