@@ -461,6 +461,7 @@ class Load:
     db: Db
     conn: Any
     staged: dict[str, Staged] = field(default_factory=dict)
+    closed: bool = False
 
     @property
     def prefix(self) -> str:
@@ -706,6 +707,8 @@ class Load:
         s.rep.details.update({"deleted": deleted, "inserted": inserted})
 
     def discard(self) -> None:
+        if self.closed:  # published: the move dropped the staging tables
+            return
         try:
             for s in self.staged.values():
                 execute(self.conn, f"DROP TABLE IF EXISTS {s.stage}")
@@ -714,6 +717,7 @@ class Load:
             self._close()
 
     def _close(self) -> None:
+        self.closed = True
         with contextlib.suppress(Exception):
             self.conn.close()
 
