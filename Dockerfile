@@ -36,6 +36,12 @@ COPY lake/ ./lake/
 COPY worker/ ./worker/
 COPY client/ ./client/
 COPY spark/ ./spark/
+COPY warehouse/ ./warehouse/
+# The PostgreSQL JDBC driver the warehouse load runs with, shipped to EMR with the code bundle
+# (warehouse/jdbc.json pins it; test/compose.test.ts checks this line against it).
+ADD --chmod=644 --checksum=sha256:73914527305a40cce504b0d3d90b23caf565136912d607ae8ae7c5895512332c \
+    https://repo1.maven.org/maven2/org/postgresql/postgresql/42.7.14/postgresql-42.7.14.jar /app/jars/
+ENV SPARKIFY_JDBC_JAR=/app/jars/postgresql-42.7.14.jar
 # Root owns the files and the worker cannot change them: the code it uploads to EMR is exactly
 # the code in the image.
 USER node

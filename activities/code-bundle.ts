@@ -8,8 +8,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
 import type { Lake } from '../lake/store';
+import { jdbcJar } from '../warehouse/jdbc';
 
-export type BundleFileName = 'run.py' | 'sparkify_jobs.zip';
+/** run.py, the package zip, and jars for spark-submit --jars (e.g. the JDBC driver). */
+export type BundleFileName = 'run.py' | 'sparkify_jobs.zip' | `${string}.jar`;
 
 export interface SparkBundle {
   /** First 16 hex of sha256 over the shipped sources (see {@link hashSources}). */
@@ -23,6 +25,8 @@ export interface PublishedCode {
   hash: string;
   runPy: string;
   pyFiles: string;
+  /** URIs of the bundle's jars, for spark-submit --jars; absent when it has none. */
+  jars?: string[];
   /** false when `<hash>/_COMPLETE` was already there and nothing was written. */
   uploaded: boolean;
 }
@@ -41,6 +45,8 @@ export interface BundleOptions {
    * under the package), e.g. `{ 'sparkify_jobs/assets.json': '<repo>/assets/assets.json' }`.
    */
   data?: Record<string, string>;
+  /** Jars shipped beside run.py and passed to spark-submit with --jars (their bytes count in the hash). */
+  jars?: string[];
 }
 
 export async function buildSparkBundle(sparkDir: string, opts: BundleOptions = {}): Promise<SparkBundle> {
@@ -67,6 +73,16 @@ export async function buildSparkBundle(sparkDir: string, opts: BundleOptions = {
     );
   }
   const zipped = [...modules, ...data.map(([rel]) => rel)].sort();
+  const jars: { name: `${string}.jar`; body: Buffer }[] = [];
+  for (const file of opts.jars ?? []) {
+    const name = path.basename(file);
+    if (!/^[A-Za-z0-9._-]+\.jar$/.test(name)) throw new Error(`bundle jar ${file} must be a .jar file`);
+    const body = await fs.readFile(file).catch((err: unknown) => {
+      throw new Error(`cannot read ${file} for the Spark bundle: ${(err as Error).message}`);
+    });
+    sources.set(`jars/${name}`, body);
+    jars.push({ name: name as `${string}.jar`, body });
+  }
 
   const entries: Zippable = {};
   for (const rel of zipped) {
@@ -75,20 +91,26 @@ export async function buildSparkBundle(sparkDir: string, opts: BundleOptions = {
   const zip = Buffer.from(zipSync(entries, { mtime: ZIP_MTIME, level: 9 }));
   return {
     hash: hashSources(sources),
-    files: [
-      { name: 'run.py', body: runPy },
-      { name: 'sparkify_jobs.zip', body: zip },
-    ],
+    files: [{ name: 'run.py', body: runPy }, { name: 'sparkify_jobs.zip', body: zip }, ...jars],
     sources: [...sources.keys()].sort(),
   };
 }
 
-/** The Spark bundle as this checkout (or image) would publish it: its hash is the code version. */
-export function projectBundle(sparkDir = path.resolve(__dirname, '../spark')): Promise<SparkBundle> {
-  return buildSparkBundle(sparkDir, {
+/**
+ * The Spark bundle as this checkout (or image) would publish it: its hash is the code version.
+ * Besides the jobs: the asset declaration, the warehouse migrations (the load applies them) and
+ * the PostgreSQL JDBC driver (cached by scripts/setup-jdbc; SPARKIFY_JDBC_JAR names another).
+ */
+export async function projectBundle(sparkDir = path.resolve(__dirname, '../spark')): Promise<SparkBundle> {
+  const migrations = path.resolve(sparkDir, '../warehouse/migrations');
+  const data: Record<string, string> = {
     // The jobs read the asset declaration the orchestrator reads (spark/sparkify_jobs/graph.py).
-    data: { 'sparkify_jobs/assets.json': path.resolve(sparkDir, '../assets/assets.json') },
-  });
+    'sparkify_jobs/assets.json': path.resolve(sparkDir, '../assets/assets.json'),
+  };
+  for (const name of (await fs.readdir(migrations)).filter((n) => n.endsWith('.sql')).sort()) {
+    data[`sparkify_jobs/migrations/${name}`] = path.join(migrations, name);
+  }
+  return buildSparkBundle(sparkDir, { data, jars: [await jdbcJar()] });
 }
 
 /**
@@ -131,10 +153,12 @@ async function listPython(dir: string, relBase: string): Promise<string[]> {
  */
 export async function publishSparkCode(codeRoot: CodeRoot, bundle: SparkBundle): Promise<PublishedCode> {
   const key = (name: string): string => `${bundle.hash}/${name}`;
+  const jars = bundle.files.filter((f) => f.name.endsWith('.jar')).map((f) => codeRoot.uriOf(key(f.name)));
   const result = {
     hash: bundle.hash,
     runPy: codeRoot.uriOf(key('run.py')),
     pyFiles: codeRoot.uriOf(key('sparkify_jobs.zip')),
+    ...(jars.length > 0 ? { jars } : {}),
   };
   if (await codeRoot.exists(key('_COMPLETE'))) return { ...result, uploaded: false };
   for (const f of bundle.files) await codeRoot.write(key(f.name), f.body);

@@ -158,6 +158,8 @@ export function buildSparkSubmitArgs(p: {
   pyFiles: string;
   jobArgs: string[];
   conf?: Record<string, string>;
+  /** Jars for the driver and executors' classpath (e.g. the JDBC driver of the warehouse load). */
+  jars?: readonly string[];
 }): string[] {
   const conf: Record<string, string> = { ...(p.conf ?? {}) };
   const tz = conf['spark.sql.session.timeZone'];
@@ -180,6 +182,10 @@ export function buildSparkSubmitArgs(p: {
     const value = conf[key]!;
     if (/[\r\n]/.test(value)) throw new Error(`Spark conf ${key} has a line break in its value`);
     args.push('--conf', `${key}=${value}`);
+  }
+  if (p.jars && p.jars.length > 0) {
+    if (p.jars.some((j) => j.includes(','))) throw new Error('a jar URI must not contain a comma');
+    args.push('--jars', p.jars.join(','));
   }
   if (p.pyFiles) args.push('--py-files', p.pyFiles);
   args.push(p.runPy, ...p.jobArgs);

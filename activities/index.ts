@@ -30,6 +30,7 @@ import type {
   RunStepOutcome,
   SparkifyActivities,
 } from '../workflows/types';
+import { warehouseJobArgs } from '../warehouse/connection';
 import { projectBundle, publishSparkCode } from './code-bundle';
 import { buildSparkSubmitArgs, createEmrStepActivities } from './emr-step';
 
@@ -218,7 +219,12 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     async publishSparkCode(): Promise<CodeVersion> {
       const bundle = await projectBundle(deps.sparkDir);
       const published = await publishSparkCode(codeRoot, bundle);
-      return { hash: published.hash, runPy: published.runPy, pyFiles: published.pyFiles };
+      return {
+        hash: published.hash,
+        runPy: published.runPy,
+        pyFiles: published.pyFiles,
+        ...(published.jars ? { jars: published.jars } : {}),
+      };
     },
 
     prepareStep: (input) => prepare(input),
@@ -237,6 +243,9 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         jobArgs.push('--start', input.range.start, '--end', input.range.end);
       }
       jobArgs.push('--report', reportUri);
+      if (input.assets.some((a) => graph.specs.get(a)!.writes.some((w) => w.store === 'warehouse'))) {
+        jobArgs.push(...warehouseJobArgs(config));
+      }
       // Readable first, unique last: the name is how a later attempt finds this step again.
       const stepName = `sparkify/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(input.runTag)}`;
       if (stepName.length > STEP_NAME_MAX)
@@ -245,6 +254,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         runPy: input.code.runPy,
         pyFiles: input.code.pyFiles,
         jobArgs,
+        jars: input.code.jars,
       });
       const result = await emrSteps.runSparkStep({
         clusterId: config.emr.clusterId,

@@ -12,7 +12,7 @@ export interface AssetGraph {
   readonly order: readonly string[];
   readonly specs: ReadonlyMap<string, AssetSpec>;
   readonly downstream: ReadonlyMap<string, readonly string[]>;
-  /** Lake path → the asset whose step writes it. */
+  /** Lake path (or `warehouse:<table>`) → the asset whose step writes it. */
   readonly writer: ReadonlyMap<string, string>;
 }
 
@@ -39,6 +39,12 @@ export function buildGraph(
     for (const input of spec.inputs) {
       if (!(input in inputs)) throw new GraphError(`asset "${spec.key}" reads unknown input "${input}"`);
     }
+    const loadsWarehouse = spec.writes.some((w) => w.store === 'warehouse');
+    if (!loadsWarehouse && !spec.table) {
+      throw new GraphError(
+        `asset "${spec.key}" writes a lake table but declares no table (columns and types)`,
+      );
+    }
     const names = spec.checks.map((c) => c.name);
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice) throw new GraphError(`asset "${spec.key}" declares check "${twice}" twice`);
@@ -53,17 +59,19 @@ export function buildGraph(
     }
     stepPartitioning.set(spec.step, first ?? spec);
   }
-  // One writer per path: the lease of the step that writes it is what keeps runs apart.
+  // One writer per path (and per warehouse table): the lease of the step that writes it is what
+  // keeps runs apart.
   const writer = new Map<string, string>();
   for (const spec of specs.values()) {
     for (const w of spec.writes) {
-      const other = writer.get(w.path);
+      const key = writeKey(w);
+      const other = writer.get(key);
       if (other !== undefined) {
         throw new GraphError(
-          `"${w.path}" is written by both "${other}" and "${spec.key}"; a path has one writer`,
+          `"${key}" is written by both "${other}" and "${spec.key}"; a path has one writer`,
         );
       }
-      writer.set(w.path, spec.key);
+      writer.set(key, spec.key);
     }
   }
   const graph: AssetGraph = { order: topologicalOrder(specs), specs, downstream, writer };
@@ -82,6 +90,11 @@ export function buildGraph(
     }
   }
   return graph;
+}
+
+/** How a write is keyed among all writes: a lake path as it is, a warehouse table as `warehouse:<table>`. */
+export function writeKey(w: { store: 'lake' | 'warehouse'; path: string }): string {
+  return w.store === 'lake' ? w.path : `${w.store}:${w.path}`;
 }
 
 /** Kahn's algorithm; on a cycle, names the assets on it. */
@@ -229,15 +242,22 @@ export interface StepUnit {
   readonly deps: readonly string[];
 }
 
-export function fuseSteps(steps: readonly StepPlan[], mode: FuseMode): StepUnit[] {
+export function fuseSteps(steps: readonly StepPlan[], mode: FuseMode, graph?: AssetGraph): StepUnit[] {
+  // A job writes to one store: steps loading the warehouse are fused only with each other.
+  const store = (s: StepPlan) =>
+    graph && s.assets.some((a) => graph.specs.get(a)!.writes.some((w) => w.store === 'warehouse'))
+      ? 'warehouse'
+      : 'lake';
+  const byStore = (xs: readonly StepPlan[]) =>
+    (['lake', 'warehouse'] as const).map((st) => xs.filter((s) => store(s) === st));
   const groups: StepPlan[][] =
     mode === 'none'
       ? steps.map((s) => [s])
       : mode === 'all'
-        ? [[...steps]]
+        ? byStore(steps)
         : [
             ...steps.filter((s) => s.partitioning === 'unpartitioned').map((s) => [s]),
-            steps.filter((s) => s.partitioning === 'daily'),
+            ...byStore(steps.filter((s) => s.partitioning === 'daily')),
           ];
   const units = groups
     .filter((g) => g.length > 0)

@@ -29,8 +29,18 @@ export const CheckSpecSchema = z
   .strict();
 export type CheckSpec = z.infer<typeof CheckSpecSchema>;
 
+/**
+ * Where a write lands: `lake` (a path under the lake root, the default) or `warehouse` (a table of
+ * the serving database, see warehouse/). The two are separate namespaces: the lake's `songs` and
+ * the warehouse's `songs` are different things with different writers.
+ */
+export const StoreSchema = z.enum(['lake', 'warehouse']);
+export type Store = z.infer<typeof StoreSchema>;
+
 export const WriteSpecSchema = z
   .object({
+    store: StoreSchema.default('lake'),
+    /** A lake path, or for the warehouse a table name (no `/`). */
     path: LakePathSchema,
     /**
      * table: every run of the asset rewrites the path as a whole (so runs over different days
@@ -38,7 +48,10 @@ export const WriteSpecSchema = z
      */
     scope: z.enum(['table', 'partition']),
   })
-  .strict();
+  .strict()
+  .refine((w) => w.store !== 'warehouse' || !w.path.includes('/'), {
+    message: 'a warehouse write names a table: lower-case letters, digits and _',
+  });
 export type WriteSpec = z.infer<typeof WriteSpecSchema>;
 
 export const InputSpecSchema = z
@@ -82,10 +95,13 @@ export const AssetSpecSchema = z
     inputs: z.array(z.string().min(1)),
     /** Lake paths written by other assets that the step reads. */
     reads: z.array(LakePathSchema),
-    /** Every lake path the asset's step writes for it, besides reports. */
+    /** Everything the asset's step writes for it, besides reports: lake paths and warehouse tables. */
     writes: z.array(WriteSpecSchema).min(1),
-    /** The asset's table as readers see it: the contract the Spark jobs write to. */
-    table: TableSpecSchema,
+    /**
+     * The asset's lake table as readers see it: the contract the Spark jobs write to. Warehouse
+     * assets have none (their tables are the migrations').
+     */
+    table: TableSpecSchema.optional(),
     checks: z.array(CheckSpecSchema),
   })
   .strict();

@@ -82,12 +82,13 @@ export function renderPlan(
   lines.push(`Plan for ${plan.selected.join(', ')} — builds ${only}; code ${plan.codeVersion}`);
   lines.push('');
   lines.push('Partitions now:');
+  const width = Math.max(10, ...plan.selected.map((a) => a.length));
   for (const asset of plan.selected) {
     const s = plan.states[asset] ?? {};
     const parts = (['materialized', 'stale', 'failed', 'missing'] as const)
       .filter((k) => (s[k] ?? 0) > 0)
       .map((k) => `${s[k]} ${k}`);
-    lines.push(`  ${asset.padEnd(10)} ${parts.join(', ') || 'none'}`);
+    lines.push(`  ${asset.padEnd(width)} ${parts.join(', ') || 'none'}`);
   }
   const calls = { listSteps: 0, addJobFlowSteps: 0, describeStep: 0, describeUnknown: 0, steps: 0 };
   const count = (step: string, ranges: number) => {

@@ -19,6 +19,7 @@ import { backfillProgressQuery } from '../workflows';
 import { renderBackfill, renderPlan, startBackfill, watchBackfill } from './backfill';
 import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
+import { parseReportRange, renderReport, reportFromWarehouse, type ReportCliOptions } from './report';
 
 const program = new Command()
   .name('sparkify')
@@ -141,16 +142,32 @@ program
   );
 
 program
+  .command('report')
+  .description('the song-play analytics from the serving database (each question: warehouse/reports/*.sql)')
+  .option('--month <YYYY-MM>', 'a whole month')
+  .option('--from <YYYY-MM-DD>', 'first day (with --to)')
+  .option('--to <YYYY-MM-DD>', 'last day, included (with --from)')
+  .option('--json', 'print the answers as JSON')
+  .action(async (opts: ReportCliOptions & { json?: boolean }) => {
+    const range = parseReportRange(opts);
+    const report = await reportFromWarehouse(config(), range);
+    console.log(opts.json ? JSON.stringify(report, null, 2) : renderReport(report));
+  });
+
+program
   .command('assets')
   .description('the asset graph, as text and as Mermaid')
   .addOption(new Option('--format <format>', 'output').choices(['text', 'mermaid', 'both']).default('both'))
   .action((opts: { format: string }) => {
     if (opts.format !== 'mermaid') {
+      const [kw, sw] = [graph.order, graph.order.map((k) => graph.specs.get(k)!.step)].map((names) =>
+        Math.max(10, ...names.map((n) => n.length)),
+      );
       for (const key of graph.order) {
         const s = graph.specs.get(key)!;
         const deps = s.deps.length ? ` ← ${s.deps.join(', ')}` : '';
-        console.log(`${key.padEnd(10)} ${s.partitioning.padEnd(13)} step ${s.step.padEnd(12)}${deps}`);
-        console.log(`${''.padEnd(10)} ${s.description}`);
+        console.log(`${key.padEnd(kw!)} ${s.partitioning.padEnd(13)} step ${s.step.padEnd(sw!)}${deps}`);
+        console.log(`${''.padEnd(kw!)} ${s.description}`);
       }
     }
     if (opts.format === 'both') console.log();

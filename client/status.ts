@@ -26,8 +26,10 @@ export function renderGrid(cells: StatusCell[], month: string): string {
     const mine = cells.filter((c) => c.asset === asset);
     if (graph.specs.get(asset)!.partitioning === 'daily') {
       const marks = days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']);
-      const counts = countStates(mine);
-      lines.push(`${asset.padEnd(width)}  ${marks.join('')}   ${counts}`);
+      const line = `${asset.padEnd(width)}  ${marks.join('')}   `;
+      // Counts in words when they fit 80 columns, else as marks (long names: warehouse_songplays).
+      const words = countStates(mine);
+      lines.push(line + ([...line].length + words.length <= 80 ? words : countMarks(mine)));
     } else {
       const whole = mine.find((c) => c.partition === UNPARTITIONED);
       const state = whole?.state ?? 'missing';
@@ -35,6 +37,14 @@ export function renderGrid(cells: StatusCell[], month: string): string {
     }
   }
   return [...lines, '', LEGEND, ...renderReasons(cells)].join('\n');
+}
+
+function countMarks(cells: StatusCell[]): string {
+  return (['materialized', 'failed', 'stale', 'missing'] as const)
+    .map((s) => [MARK[s], cells.filter((c) => c.state === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([mark, n]) => `${n}${mark}`)
+    .join(' ');
 }
 
 function countStates(cells: StatusCell[]): string {

@@ -127,6 +127,32 @@ export const ConfigSchema = z
         .default('BUFFER_ONE'),
       catchupWindowDays: wholeNumber(0, 365).default(7),
     }),
+    /**
+     * The serving database (PostgreSQL) the warehouse_* assets load. No password here: the load
+     * reads it from AWS Secrets Manager (secretId) or PGPASSWORD in its environment, the CLI from
+     * PGPASSWORD. `sparkify dev` runs an embedded one on host:port (loopback).
+     */
+    warehouse: section({
+      host: z
+        .string(expecting('a host name or IP address'))
+        .regex(/^[A-Za-z0-9._-]+$|^\[[0-9A-Fa-f:]+\]$/, 'expected a host name or IP address')
+        .default('127.0.0.1'),
+      port: port().default(5433),
+      database: z
+        .string(expecting('a database name'))
+        .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/, 'expected a database name: letters, digits, _ and -')
+        .default('sparkify'),
+      user: z
+        .string(expecting('a user name'))
+        .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/, 'expected a user name: letters, digits, _, . and -')
+        .default('sparkify'),
+      /** sslmode=require (RDS enforces TLS by default). */
+      ssl: flag().default(false),
+      /** AWS Secrets Manager secret (name or ARN) holding the password, read by the load on EMR. */
+      secretId: optionalText(),
+      /** Its region; default emr.region. */
+      secretRegion: optionalText(),
+    }),
     dev: section({
       temporalPort: port().default(7233),
       uiPort: port().default(8233),
@@ -171,6 +197,13 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_SCHEDULE_SELECTION: 'schedule.selection',
   SPARKIFY_SCHEDULE_OVERLAP: 'schedule.overlap',
   SPARKIFY_SCHEDULE_CATCHUP_DAYS: 'schedule.catchupWindowDays',
+  SPARKIFY_WAREHOUSE_HOST: 'warehouse.host',
+  SPARKIFY_WAREHOUSE_PORT: 'warehouse.port',
+  SPARKIFY_WAREHOUSE_DATABASE: 'warehouse.database',
+  SPARKIFY_WAREHOUSE_USER: 'warehouse.user',
+  SPARKIFY_WAREHOUSE_SSL: 'warehouse.ssl',
+  SPARKIFY_WAREHOUSE_SECRET_ID: 'warehouse.secretId',
+  SPARKIFY_WAREHOUSE_SECRET_REGION: 'warehouse.secretRegion',
   SPARKIFY_DEV_TEMPORAL_PORT: 'dev.temporalPort',
   SPARKIFY_DEV_UI_PORT: 'dev.uiPort',
   SPARKIFY_DEV_EMR_PORT: 'dev.emrPort',

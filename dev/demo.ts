@@ -8,6 +8,7 @@ import { connectClient } from '../client/temporal';
 import { devDefaults, runDevStack } from './stack';
 import { renderRun, formatRows } from '../client/render';
 import { startMaterialize } from '../client/runs';
+import { renderReport, reportFromWarehouse } from '../client/report';
 import { watchRun } from '../client/watch';
 
 export const DEMO_MONTH = '2018-11';
@@ -77,6 +78,16 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
           console.log(
             `  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`,
           );
+          if (stack.warehouse && result.ok) {
+            // The analytics, from the serving database the run just loaded.
+            console.log(`\n${renderReport(await reportFromWarehouse(stack.config, range))}`);
+            console.log(`\nThe warehouse (PostgreSQL, while the stack is up):`);
+            console.log(`  psql              ${stack.warehouse.psql}`);
+            console.log(`  report            npm run sparkify -- report --month ${DEMO_MONTH}`);
+            console.log(
+              `  one question      psql -h ${stack.warehouse.socketDir} -p ${stack.warehouse.port} -U ${stack.warehouse.user} -v from=${range.start} -v to=${range.end} -f warehouse/reports/top_songs.sql ${stack.warehouse.database}`,
+            );
+          }
         }
         if (opts.stay) {
           say('\nThe stack stays up for the Web UI; press Ctrl-C to stop it.');

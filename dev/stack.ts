@@ -6,6 +6,7 @@ import type { Config } from '../config/config';
 import { startLocalEmr, type LocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer, type DevServer } from './temporal-server';
+import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse';
 
 /** How long a stop waits for the worker to finish its tasks before it stops the rest anyway. */
 const WORKER_DRAIN_MS = 15_000;
@@ -15,6 +16,7 @@ const WORKER_DRAIN_MS = 15_000;
  */
 const SAME_KEYPRESS_MS = 300;
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 
 /**
  * The in-process worker logs to a file: the terminal belongs to the run's progress table.
@@ -39,6 +41,8 @@ export interface DevStack {
   config: Config;
   uiUrl: string | null;
   emrEndpoint: string;
+  /** The embedded serving database; null when the config points the warehouse elsewhere. */
+  warehouse: EmbeddedWarehouse | null;
   /** Rejects when a part of the stack dies on its own (the Temporal server exits, the worker fails). */
   failed: Promise<never>;
   /**
@@ -68,6 +72,7 @@ export async function startDevStack(
   let emr: LocalEmr | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
+  let warehouse: EmbeddedWarehouse | null = null;
   let stopping = false;
 
   const kill = () => {
@@ -100,7 +105,11 @@ export async function startDevStack(
           await emr?.close({ killSteps: true });
           process.off('exit', killSteps);
         } finally {
-          await temporal?.stop();
+          try {
+            await temporal?.stop();
+          } finally {
+            await warehouse?.stop();
+          }
         }
       }
     })();
@@ -108,6 +117,18 @@ export async function startDevStack(
   };
 
   try {
+    // The serving database, unless the config names one elsewhere (then the steps use PGPASSWORD
+    // from this process's environment, which the local EMR passes on).
+    if (LOOPBACK.has(base.warehouse.host)) {
+      warehouse = await startEmbeddedWarehouse({
+        dir: join(stateDir, 'warehouse'),
+        port: base.warehouse.port,
+        database: base.warehouse.database,
+        user: base.warehouse.user,
+      });
+      log(`embedded PostgreSQL on 127.0.0.1:${warehouse.port} (${warehouse.psql})`);
+      signal?.throwIfAborted();
+    }
     temporal = await startTemporalDevServer({
       dbFile: join(stateDir, 'temporal.db'),
       port: base.dev.temporalPort,
@@ -126,6 +147,8 @@ export async function startDevStack(
         clusterId: base.emr.clusterId,
         region: base.emr.region,
         stepConcurrency: base.concurrency.steps,
+        // The load's password reaches its steps through their environment only.
+        ...(warehouse ? { stepEnv: { PGPASSWORD: warehouse.password } } : {}),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -144,6 +167,7 @@ export async function startDevStack(
       ...base,
       temporal: { ...base.temporal, address: temporal.address },
       emr: { ...base.emr, endpoint: emr.endpoint, clusterId: emr.clusterId },
+      ...(warehouse ? { warehouse: { ...base.warehouse, host: warehouse.host, ssl: false } } : {}),
     };
     logWorkerTo(join(stateDir, 'worker.log'));
     worker = await createWorker({ config });
@@ -170,7 +194,7 @@ export async function startDevStack(
       );
     });
     failed.catch(() => undefined);
-    return { config, uiUrl: temporal.uiUrl, emrEndpoint: emr.endpoint, failed, stop, kill };
+    return { config, uiUrl: temporal.uiUrl, emrEndpoint: emr.endpoint, warehouse, failed, stop, kill };
   } catch (err) {
     await stop();
     throw err;

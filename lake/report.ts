@@ -60,7 +60,10 @@ export const AssetReportSchema = z
     input_files: Count,
     duration_s: z.number().nonnegative(),
     checks: z.array(CheckResultSchema),
-    /** Asset-specific facts (users: state_mode, state_days_read, users_recomputed). */
+    /**
+     * Asset-specific facts (users: state_mode, state_days_read, users_recomputed; warehouse
+     * assets: inserted, updated, deleted, kept_referenced, rows the load's transaction changed).
+     */
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
     /**
      * Whether this asset's output is where readers look. Decided per asset: one whose blocking

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   buildGraph,
+  fuseSteps,
   graph,
   GraphError,
   planSteps,
@@ -21,7 +22,7 @@ const spec = (key: string, deps: string[], step = key): AssetSpec => ({
   step,
   inputs: ['log_data'],
   reads: [],
-  writes: [{ path: key, scope: 'partition' }],
+  writes: [{ store: 'lake', path: key, scope: 'partition' }],
   table: { columns: [{ name: 'id', type: 'string' }], partitionBy: [] },
   checks: [],
 });
@@ -57,6 +58,10 @@ describe('leases derived from the declaration', () => {
     expect(stepLease(graph, 'users')).toEqual({ key: 'users', wholeTable: true });
     expect(stepLease(graph, 'time')).toEqual({ key: 'time', wholeTable: false });
     expect(stepLease(graph, 'songplays')).toEqual({ key: 'songplays', wholeTable: false });
+    // The warehouse: the catalog and users are upserted as a whole; days of plays by their days.
+    expect(stepLease(graph, 'warehouse_catalog')).toEqual({ key: 'warehouse_catalog', wholeTable: true });
+    expect(stepLease(graph, 'warehouse_users')).toEqual({ key: 'warehouse_users', wholeTable: true });
+    expect(stepLease(graph, 'warehouse_plays')).toEqual({ key: 'warehouse_plays', wholeTable: false });
   });
 
   test('the declaration file is what the graph was built from (both languages read it)', () => {
@@ -71,11 +76,26 @@ describe('selection', () => {
   test.each([
     ['songplays', ['songplays']],
     ['+songplays', ['songs', 'artists', 'users', 'songplays']],
-    ['songs+', ['songs', 'songplays']],
-    ['+songs+', ['songs', 'songplays']],
-    ['*', ['songs', 'artists', 'users', 'time', 'songplays']],
+    ['songs+', ['songs', 'songplays', 'warehouse_songs', 'warehouse_songplays']],
+    ['+songs+', ['songs', 'songplays', 'warehouse_songs', 'warehouse_songplays']],
+    [
+      '*',
+      [
+        'songs',
+        'artists',
+        'users',
+        'time',
+        'songplays',
+        'warehouse_songs',
+        'warehouse_artists',
+        'warehouse_users',
+        'warehouse_time',
+        'warehouse_songplays',
+      ],
+    ],
+    ['warehouse_songplays', ['warehouse_songplays']],
     ['time, users', ['users', 'time']],
-    ['songs,songs+', ['songs', 'songplays']],
+    ['songs,songs+', ['songs', 'songplays', 'warehouse_songs', 'warehouse_songplays']],
   ])('%s selects %j in dependency order', (selection, expected) => {
     expect(selectAssets(graph, selection)).toEqual(expected);
   });
@@ -83,6 +103,24 @@ describe('selection', () => {
   test('a partial multi-asset runs only the selected part of its step', () => {
     expect(planSteps(graph, selectAssets(graph, 'artists'))).toEqual([
       { key: 'song_tables', assets: ['artists'], deps: [], partitioning: 'unpartitioned' },
+    ]);
+  });
+
+  test('the warehouse loads after the lake tables it reads, dimensions before the plays', () => {
+    const steps = planSteps(graph, selectAssets(graph, '*'));
+    const of = (key: string) => steps.find((s) => s.key === key)!;
+    expect(of('warehouse_catalog')).toMatchObject({
+      assets: ['warehouse_songs', 'warehouse_artists'],
+      deps: ['song_tables'],
+      partitioning: 'unpartitioned',
+    });
+    expect(of('warehouse_users')).toMatchObject({ assets: ['warehouse_users'], deps: ['users'] });
+    expect(of('warehouse_plays').assets).toEqual(['warehouse_time', 'warehouse_songplays']);
+    expect([...of('warehouse_plays').deps].sort()).toEqual([
+      'songplays',
+      'time',
+      'warehouse_catalog',
+      'warehouse_users',
     ]);
   });
 
@@ -125,8 +163,28 @@ describe('graph validation', () => {
   });
 
   test('a path has one writer', () => {
-    const clash = [spec('a', []), { ...spec('b', []), writes: [{ path: 'a', scope: 'table' as const }] }];
+    const clash = [
+      spec('a', []),
+      { ...spec('b', []), writes: [{ store: 'lake' as const, path: 'a', scope: 'table' as const }] },
+    ];
     expect(() => buildGraph(clash)).toThrow(/"a" is written by both "a" and "b"/);
+  });
+
+  test('a warehouse table has one writer too, and is not the lake path of the same name', () => {
+    const load = (key: string, deps: string[]) => ({
+      ...spec(key, deps),
+      writes: [{ store: 'warehouse', path: 'a', scope: 'partition' }],
+    });
+    expect(() => buildGraph([spec('a', []), load('wa', ['a'])])).not.toThrow();
+    expect(() => buildGraph([spec('a', []), load('wa', ['a']), load('wb', ['a'])])).toThrow(
+      /"warehouse:a" is written by both "wa" and "wb"/,
+    );
+    // Declared without a store, a write is the lake's.
+    expect(buildGraph([{ ...spec('a', []), writes: [{ path: 'a', scope: 'table' }] }]).writer.get('a')).toBe(
+      'a',
+    );
+    const nested = { ...load('wa', []), writes: [{ store: 'warehouse', path: 'x/y', scope: 'table' }] };
+    expect(() => buildGraph([nested])).toThrow(/a warehouse write names a table/);
   });
 
   test('a path an asset reads must be written by something it depends on', () => {
@@ -153,5 +211,29 @@ describe('graph validation', () => {
       { ...spec('b', [], 'shared'), partitioning: 'unpartitioned' as const },
     ];
     expect(() => buildGraph(mixed)).toThrow(/assets of one step must share their partitioning/);
+  });
+});
+
+describe('fused steps', () => {
+  const steps = planSteps(graph, graph.order);
+  test('daily: each unpartitioned step alone, the daily lake steps together, the warehouse loads apart', () => {
+    const units = fuseSteps(steps, 'daily', graph);
+    expect(units.map((u) => u.key)).toEqual([
+      'song_tables',
+      'warehouse_catalog',
+      'users+time+songplays',
+      'warehouse_users+warehouse_plays',
+    ]);
+    const deps = Object.fromEntries(units.map((u) => [u.key, [...u.deps].sort()]));
+    expect(deps['users+time+songplays']).toEqual(['song_tables']);
+    expect(deps['warehouse_users+warehouse_plays']).toEqual(['users+time+songplays', 'warehouse_catalog']);
+  });
+
+  test('none: one unit per step; all: one per store', () => {
+    expect(fuseSteps(steps, 'none', graph).map((u) => u.key)).toEqual(steps.map((s) => s.key));
+    expect(fuseSteps(steps, 'all', graph).map((u) => u.key)).toEqual([
+      'song_tables+users+time+songplays',
+      'warehouse_catalog+warehouse_users+warehouse_plays',
+    ]);
   });
 });

@@ -4,7 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { unzipSync } from 'fflate';
-import { buildSparkBundle, publishSparkCode } from '../activities/code-bundle';
+import { buildSparkBundle, projectBundle, publishSparkCode } from '../activities/code-bundle';
+import { buildSparkSubmitArgs } from '../activities/emr-step';
+import { JDBC_JAR_NAME } from '../warehouse/jdbc';
 import { openLake, type Lake } from '../lake/store';
 import { motoS3, startMoto, type Moto } from './helpers/moto';
 
@@ -50,6 +52,38 @@ async function fakeSparkDir(): Promise<string> {
   }
   return dir;
 }
+
+describe('jars in the bundle (the warehouse load’s JDBC driver)', () => {
+  test('ship beside run.py, count in the hash, and reach spark-submit as --jars', async () => {
+    const dir = await fakeSparkDir();
+    const jar = path.join(dir, 'driver-1.0.jar');
+    await fs.writeFile(jar, 'jar v1');
+    const plain = await buildSparkBundle(dir);
+    const withJar = await buildSparkBundle(dir, { jars: [jar] });
+    expect(withJar.files.map((f) => f.name)).toEqual(['run.py', 'sparkify_jobs.zip', 'driver-1.0.jar']);
+    expect(withJar.hash).not.toBe(plain.hash);
+    await fs.writeFile(jar, 'jar v2');
+    expect((await buildSparkBundle(dir, { jars: [jar] })).hash).not.toBe(withJar.hash);
+
+    const root = openLake(await fs.mkdtemp(path.join(os.tmpdir(), 'sparkify-jars-')));
+    const published = await publishSparkCode(root, withJar);
+    expect(published.jars).toEqual([`${root.uri}/${withJar.hash}/driver-1.0.jar`]);
+    const args = buildSparkSubmitArgs({ ...published, jobArgs: ['--assets', 'warehouse_time'] });
+    expect(args.slice(args.indexOf('--jars'), args.indexOf('--jars') + 2)).toEqual([
+      '--jars',
+      published.jars![0],
+    ]);
+    expect(args.indexOf('--jars')).toBeLessThan(args.indexOf(published.runPy));
+  });
+
+  test("the project's bundle carries the migrations and the pinned JDBC driver", async () => {
+    const bundle = await projectBundle();
+    expect(bundle.sources).toContain('sparkify_jobs/migrations/0001_star_schema.sql');
+    expect(bundle.files.map((f) => f.name)).toContain(JDBC_JAR_NAME);
+    const zip = unzipSync(new Uint8Array(bundle.files.find((f) => f.name === 'sparkify_jobs.zip')!.body));
+    expect(Object.keys(zip)).toContain('sparkify_jobs/migrations/0001_star_schema.sql');
+  });
+});
 
 describe('buildSparkBundle', () => {
   test('same code gives the same hash and byte-identical zip, wherever it lives', async () => {

@@ -190,7 +190,7 @@ function imageCommand(): string[] {
 // --- the tests -----------------------------------------------------------------------------------
 
 const EXAMPLE = envExample();
-const SERVICES = ['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker'];
+const SERVICES = ['postgresql', 'warehouse', 'temporal', 'temporal-setup', 'temporal-ui', 'worker'];
 
 describe('docker-compose.yml', () => {
   test('has the services of the stack', () => {
@@ -219,6 +219,36 @@ describe('docker-compose.yml', () => {
     expect(published(service('temporal-ui'))).toEqual([{ host: '127.0.0.1', container: 8080 }]);
     expect(rawEnv(service('temporal-ui')).TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(service('postgresql').ports).toBeUndefined();
+  });
+
+  test('runs the warehouse database beside Temporal’s: its own volume, loopback, password only from a secret', () => {
+    const warehouse = service('warehouse');
+    expect(warehouse.image).toMatch(/^postgres:\d+$/);
+    const env = rawEnv(warehouse);
+    expect(env.POSTGRES_PASSWORD).toBeUndefined();
+    expect(env.POSTGRES_PASSWORD_FILE).toBe('/run/secrets/warehouse_password');
+    const top = z
+      .object({ secrets: z.record(z.string(), z.object({ environment: z.string() })) })
+      .parse(parseYaml(COMPOSE_TEXT));
+    expect(top.secrets.warehouse_password).toEqual({ environment: 'SPARKIFY_WAREHOUSE_PASSWORD' });
+    expect(bindMounts(warehouse).map((m) => m.source)).toEqual(['warehouse-data']);
+    expect((warehouse.ports ?? []).map((p) => substitute(String(p), {}))).toEqual(['127.0.0.1:5433:5432']);
+    // The worker hands the steps a host and a secret's name; the config agrees with the service.
+    const config = loadConfig({ env: resolvedEnv(service('worker'), EXAMPLE) });
+    expect(config.warehouse).toMatchObject({
+      host: EXAMPLE.SPARKIFY_WAREHOUSE_HOST,
+      user: env.POSTGRES_USER,
+    });
+    expect(config.warehouse.database).toBe(env.POSTGRES_DB);
+    expect(config.warehouse.secretId).toBeUndefined();
+    expect(
+      loadConfig({
+        env: resolvedEnv(service('worker'), {
+          ...EXAMPLE,
+          SPARKIFY_WAREHOUSE_SECRET_ID: 'sparkify/warehouse',
+        }),
+      }).warehouse.secretId,
+    ).toBe('sparkify/warehouse');
   });
 
   test('runs every command, entrypoint and health check in exec form', () => {
@@ -377,6 +407,17 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
+  test('downloads the JDBC driver warehouse/jdbc.json pins, checked by its sha256', () => {
+    const jdbc = z
+      .object({ version: z.string(), sha256: z.string() })
+      .parse(JSON.parse(read('warehouse/jdbc.json')));
+    const add = finalStage().find((i) => i.op === 'ADD' && i.args.includes('postgresql'));
+    expect(add?.args).toContain(`--checksum=sha256:${jdbc.sha256}`);
+    expect(add?.args).toContain(`/postgresql/${jdbc.version}/postgresql-${jdbc.version}.jar`);
+    const env = finalStage().find((i) => i.op === 'ENV' && i.args.startsWith('SPARKIFY_JDBC_JAR='));
+    expect(env?.args).toBe(`SPARKIFY_JDBC_JAR=/app/jars/postgresql-${jdbc.version}.jar`);
+  });
+
   test('builds on Node 20 in stages and runs as a non-root user', () => {
     const all = dockerfileInstructions();
     const from = all.filter((i) => i.op === 'FROM');

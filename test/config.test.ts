@@ -206,6 +206,7 @@ describe('accepted', () => {
         overlap: 'BUFFER_ONE',
         catchupWindowDays: 7,
       },
+      warehouse: { host: '127.0.0.1', port: 5433, database: 'sparkify', user: 'sparkify', ssl: false },
       dev: { temporalPort: 7233, uiPort: 8233, emrPort: 8990, stateDir: '.sparkify' },
     });
   });
@@ -223,6 +224,14 @@ describe('accepted', () => {
   });
 
   test.each([
+    ['SPARKIFY_WAREHOUSE_PORT', '5432', (c: Config) => c.warehouse.port, 5432],
+    ['SPARKIFY_WAREHOUSE_SSL', 'yes', (c: Config) => c.warehouse.ssl, true],
+    [
+      'SPARKIFY_WAREHOUSE_SECRET_ID',
+      'sparkify/warehouse',
+      (c: Config) => c.warehouse.secretId,
+      'sparkify/warehouse',
+    ],
     ['SPARKIFY_SCHEDULE_HOUR', '23', (c: Config) => c.schedule.hour, 23],
     ['SPARKIFY_SCHEDULE_HOUR', '0', (c: Config) => c.schedule.hour, 0],
     ['SPARKIFY_SCHEDULE_HOUR', '07', (c: Config) => c.schedule.hour, 7],

@@ -18,6 +18,9 @@ import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { planBackfill } from '../lake/plan';
 
+// The lake's tables: these tests are about the lake (the warehouse steps have test/warehouse.test.ts).
+const LAKE = '+songplays,time';
+
 jest.setTimeout(300_000);
 
 let env: TestWorkflowEnvironment;
@@ -131,7 +134,7 @@ describe('the daily schedule', () => {
       env.client.workflow.execute(daily, {
         taskQueue: h.config.temporal.taskQueue,
         workflowId: `daily-skip-${randomUUID()}`,
-        args: [{ selection: '*', day }],
+        args: [{ selection: LAKE, day }],
       });
     await withWorker(h, {}, async () => {
       const first = await run('2018-11-01');
@@ -263,7 +266,7 @@ describe('backfills', () => {
     // 2018-11 built a day at a time, songplays of the 5th failed; 2018-12 never built.
     await withWorker(h, { fail: ['songplays@2018-11-05'] }, async () => {
       const first = await startBackfill(env.client, h.config, {
-        selection: '*',
+        selection: LAKE,
         from: '2018-11',
         to: '2018-11',
         per: 'day',
@@ -275,7 +278,7 @@ describe('backfills', () => {
     const lake = openLake(h.lakeDir);
     const raw = openLake(h.rawDir);
     const args = {
-      selection: '*',
+      selection: LAKE,
       from: '2018-11',
       to: '2018-12',
       per: 'month' as const,
@@ -300,7 +303,7 @@ describe('backfills', () => {
     await withWorker(h, {}, async () =>
       (
         await startBackfill(env.client, h.config, {
-          selection: '*',
+          selection: LAKE,
           from: '2018-11',
           to: '2018-12',
           only: 'failed',
@@ -323,7 +326,7 @@ describe('backfills', () => {
     const after = ledger(h).length;
     const progress = await withWorker(h, {}, async () =>
       (
-        await startBackfill(env.client, h.config, { selection: '*', from: '2018-11', to: '2018-12' })
+        await startBackfill(env.client, h.config, { selection: LAKE, from: '2018-11', to: '2018-12' })
       ).result(),
     );
     expect(progress).toMatchObject({ total: 2, skippedByFilter: 1, done: 2 });

@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { addDays, daysIn } from '../assets';
+import { addDays, daysIn, graph, selectAssets } from '../assets';
 import { startMaterialize } from '../client/runs';
 import { carriedResult } from '../client/watch';
 import { loadConfig, type Config } from '../config/config';
@@ -17,6 +17,10 @@ import { workflowMetadataQuery } from '@temporalio/workflow';
 import type { MaterializeInput, MaterializeResult } from '../workflows/types';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
+
+// The lake's tables: these tests are about the lake (the warehouse steps have test/warehouse.test.ts).
+const LAKE = '+songplays,time';
+const LAKE_ASSETS = selectAssets(graph, LAKE);
 
 jest.setTimeout(120_000);
 
@@ -100,7 +104,7 @@ function run(h: Harness, input: Partial<MaterializeInput>, workflowId = `wf-${ra
   return env.client.workflow.execute(materialize, {
     taskQueue: h.config.temporal.taskQueue,
     workflowId,
-    args: [{ selection: '*', range: RANGE, fuse: h.config.emr.fuseSteps, ...input }],
+    args: [{ selection: LAKE, range: RANGE, fuse: h.config.emr.fuseSteps, ...input }],
   });
 }
 
@@ -304,7 +308,13 @@ test('staleness by data: a changed code version or day of log_data makes exactly
 
   // New code: everything is stale, with the reason.
   const other = 'abcdefabcdef0002';
-  const cells = (await readLakeStatus(lake, raw, { days: daysIn(range), codeVersion: other })).cells;
+  const cells = (
+    await readLakeStatus(lake, raw, {
+      assets: selectAssets(graph, LAKE),
+      days: daysIn(range),
+      codeVersion: other,
+    })
+  ).cells;
   expect(cells.every((c) => c.state === 'stale')).toBe(true);
   expect(cells[0]!.reason).toBe(`code changed: built with ${FAKE_CODE.hash}, now ${other}`);
 });
@@ -368,7 +378,11 @@ test('fused daily steps: one EMR step for users, time and songplays, each asset 
   });
   expect(stepsRun(h)).toEqual(['song_tables@2018-11-01', 'users+time+songplays@2018-11-01']);
   const cells = (
-    await readLakeStatus(lake, raw, { days: ['2018-11-01', '2018-11-02'], codeVersion: FAKE_CODE.hash })
+    await readLakeStatus(lake, raw, {
+      assets: LAKE_ASSETS,
+      days: ['2018-11-01', '2018-11-02'],
+      codeVersion: FAKE_CODE.hash,
+    })
   ).cells;
   // Every partition up to date: songplays recorded the users versions its own step just wrote.
   expect(cells.filter((c) => c.state !== 'materialized')).toEqual([]);
@@ -388,7 +402,13 @@ test('fused daily steps: one EMR step for users, time and songplays, each asset 
   expect(songplays.reason).toMatch(
     /^users table missing: materialize users for these days first \(songplays.user_id in users: 73 failing rows, e.g. 3, 9\) — EMR step s-users\+time\+songplays@2018-11-03 FAILED/,
   );
-  const day3 = (await readLakeStatus(lake, raw, { days: ['2018-11-03'], codeVersion: FAKE_CODE.hash })).cells;
+  const day3 = (
+    await readLakeStatus(lake, raw, {
+      assets: LAKE_ASSETS,
+      days: ['2018-11-03'],
+      codeVersion: FAKE_CODE.hash,
+    })
+  ).cells;
   expect(Object.fromEntries(day3.map((c) => [c.asset, c.state]))).toMatchObject({
     users: 'materialized',
     time: 'materialized',

@@ -140,7 +140,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   const { input, selected } = validateInput(rawInput);
   const { workflowId, runId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
-  const units = fuseSteps(steps, input.fuse);
+  const units = fuseSteps(steps, input.fuse, graph);
   const spark = sparkActivities(input.stepHeartbeatTimeoutMs);
 
   upsertSearchAttributes([

@@ -21,6 +21,8 @@ export const CodeVersionSchema = z
     hash: z.string().regex(/^[0-9a-f]{16}$/),
     runPy: z.string().min(1),
     pyFiles: z.string().min(1),
+    /** Jars shipped with the code (the warehouse load's JDBC driver), for spark-submit --jars. */
+    jars: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type CodeVersion = z.infer<typeof CodeVersionSchema>;

@@ -62,6 +62,8 @@ export interface EngineConfig extends CommandOptions {
   stepConcurrency: number;
   pythonPath: string;
   pollIntervalMs: number;
+  /** Added to every step's environment (kept in memory only, never in state.json). */
+  stepEnv?: Record<string, string>;
 }
 
 export interface CancelInfo {
@@ -315,6 +317,7 @@ export class StepEngine {
       stdio: 'ignore',
       env: {
         ...process.env,
+        ...this.cfg.stepEnv,
         PYSPARK_PYTHON: this.cfg.pythonPath,
         PYSPARK_DRIVER_PYTHON: this.cfg.pythonPath,
       },

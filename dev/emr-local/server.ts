@@ -62,6 +62,11 @@ export interface LocalEmrOptions {
   classDataSharing?: boolean;
   /** One line per request on stderr. */
   verbose?: boolean;
+  /**
+   * Extra environment of every step, on top of the server's own (e.g. PGPASSWORD for the
+   * warehouse load): how a secret reaches a step without being one of its arguments.
+   */
+  stepEnv?: Record<string, string>;
 }
 
 export interface LocalEmr {
@@ -100,6 +105,7 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
       allowedCommands: opts.allowedCommands ?? ['spark-submit'],
       pollIntervalMs: opts.pollIntervalMs ?? 200,
       classDataSharing: opts.classDataSharing ?? true,
+      stepEnv: opts.stepEnv ?? {},
     });
   } catch (err) {
     releaseLock();

@@ -14,10 +14,25 @@ from sparkify_jobs import ASSETS, DAILY_ASSETS, graph
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCHEMES = ("file", "s3", "s3a", "hdfs")
+_JDBC_RE = re.compile(
+    r"^jdbc:postgresql://[A-Za-z0-9.\[\]:_-]+(:[0-9]{1,5})?/[A-Za-z0-9_-]+(\?[^\s]*)?$"
+)
+_CREDENTIAL_RE = re.compile(r"(?i)[?&](password|sslpassword|sslkey)=")
 
 
 class ArgumentError(Exception):
     """Invalid command line; the message names the argument."""
+
+
+@dataclass(frozen=True)
+class WarehouseArgs:
+    """Where the warehouse assets load (warehouse.py). Never a password: that comes from AWS
+    Secrets Manager (`secret_id`) or the step's environment (PGPASSWORD)."""
+
+    url: str  # jdbc:postgresql://host:port/database[?sslmode=...]
+    user: str
+    secret_id: str | None = None
+    secret_region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,7 @@ class Args:
     report: str
     start: date | None
     end: date | None
+    warehouse: WarehouseArgs | None = None
 
     @property
     def raw_uri(self) -> str:
@@ -86,6 +102,14 @@ def _parser() -> _Parser:
     p.add_argument("--start", help="first UTC day, YYYY-MM-DD (inclusive)")
     p.add_argument("--end", help="UTC day after the last, YYYY-MM-DD (exclusive)")
     p.add_argument("--report", required=True, help="where the JSON report is written")
+    w = p.add_argument_group("warehouse (for the warehouse_* assets)")
+    w.add_argument("--warehouse-url", help="jdbc:postgresql://host:port/database[?sslmode=require]")
+    w.add_argument("--warehouse-user", help="the database user")
+    w.add_argument(
+        "--warehouse-secret-id",
+        help="AWS Secrets Manager secret holding the password (else PGPASSWORD)",
+    )
+    w.add_argument("--warehouse-secret-region", help="region of that secret")
     return p
 
 
@@ -119,6 +143,35 @@ def _check_uri(name: str, value: str) -> str:
     return value
 
 
+def _warehouse(ns: argparse.Namespace, assets: tuple[str, ...]) -> WarehouseArgs | None:
+    loading = [a for a in assets if graph.assets()[a].warehouse]
+    if ns.warehouse_url is None:
+        if loading:
+            raise ArgumentError(f"argument --warehouse-url: required for {', '.join(loading)}")
+        return None
+    url = ns.warehouse_url
+    if _CREDENTIAL_RE.search(url):
+        raise ArgumentError(
+            "argument --warehouse-url: carries a credential; the password comes from "
+            "--warehouse-secret-id (AWS Secrets Manager) or PGPASSWORD in the environment"
+        )
+    if not _JDBC_RE.match(url):
+        raise ArgumentError(
+            f"argument --warehouse-url: expected jdbc:postgresql://host:port/database, got {url!r}"
+        )
+    if not ns.warehouse_user:
+        raise ArgumentError("argument --warehouse-user: required with --warehouse-url")
+    lake_assets = [a for a in assets if not graph.assets()[a].warehouse]
+    if loading and lake_assets:
+        # A load reads what the lake has published; in one run with the tables it reads, it
+        # would load output that its own checks had not yet passed.
+        raise ArgumentError(
+            f"argument --assets: {', '.join(loading)} load the published lake; run them in their "
+            f"own step, not with {', '.join(lake_assets)}"
+        )
+    return WarehouseArgs(url, ns.warehouse_user, ns.warehouse_secret_id, ns.warehouse_secret_region)
+
+
 def parse_args(argv: list[str]) -> Args:
     ns = _parser().parse_args(argv)
     names = [a.strip() for a in ns.assets.split(",") if a.strip()]
@@ -145,6 +198,7 @@ def parse_args(argv: list[str]) -> Args:
     if start is not None and end is not None and end <= start:
         raise ArgumentError(f"argument --end: {end} must be after --start {start}")
     return Args(
+        warehouse=_warehouse(ns, assets),
         assets=assets,
         raw=_check_uri("--raw", ns.raw),
         lake=_check_uri("--lake", ns.lake),

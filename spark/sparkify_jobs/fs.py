@@ -53,6 +53,18 @@ class HadoopFS:
             return []
         return sorted(str(s.getPath().toString()) for s in statuses if s.isFile() or not files)
 
+    def read_bytes(self, uri: str) -> bytes:
+        path, fs = self._path(uri)
+        stream = fs.open(path)
+        try:
+            out = bytearray()
+            buf = self._jvm.java.io.ByteArrayOutputStream()
+            self._jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buf, 65536, False)
+            out.extend(bytes(buf.toByteArray()))
+            return bytes(out)
+        finally:
+            stream.close()
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         path, fs = self._path(uri)
         # The local FS would leave a .crc file beside the report; readers don't want it.

@@ -25,14 +25,22 @@ class Asset:
     deps: tuple[str, ...]
     inputs: tuple[str, ...]
     reads: tuple[str, ...]
-    writes: tuple[tuple[str, str], ...]  # (path, scope)
+    writes: tuple[tuple[str, str], ...]  # (path, scope) in the lake
     checks: tuple[tuple[str, bool], ...]  # (name, blocking)
+    # The lake table as readers see it (none for warehouse assets: their schema is a migration).
     columns: tuple[tuple[str, str], ...]  # (name, type), partition columns included
     partition_by: tuple[str, ...]
+    # Tables of the serving database the asset loads: (table, scope).
+    loads: tuple[tuple[str, str], ...] = ()
 
     @property
     def daily(self) -> bool:
         return self.partitioning == "daily"
+
+    @property
+    def warehouse(self) -> bool:
+        """Whether the asset loads the serving database (warehouse.py) instead of the lake."""
+        return bool(self.loads)
 
 
 def _load() -> dict[str, Any]:
@@ -63,10 +71,15 @@ def assets() -> dict[str, Asset]:
             deps=tuple(a["deps"]),
             inputs=tuple(a["inputs"]),
             reads=tuple(a["reads"]),
-            writes=tuple((w["path"], w["scope"]) for w in a["writes"]),
+            writes=tuple(
+                (w["path"], w["scope"]) for w in a["writes"] if w.get("store", "lake") == "lake"
+            ),
             checks=tuple((c["name"], bool(c["blocking"])) for c in a["checks"]),
-            columns=tuple((c["name"], c["type"]) for c in a["table"]["columns"]),
-            partition_by=tuple(a["table"]["partitionBy"]),
+            columns=tuple((c["name"], c["type"]) for c in a.get("table", {}).get("columns", [])),
+            partition_by=tuple(a.get("table", {}).get("partitionBy", [])),
+            loads=tuple(
+                (w["path"], w["scope"]) for w in a["writes"] if w.get("store") == "warehouse"
+            ),
         )
     return out
 
@@ -79,6 +92,10 @@ def order() -> tuple[str, ...]:
 
 def daily_assets() -> tuple[str, ...]:
     return tuple(k for k, a in assets().items() if a.daily)
+
+
+def warehouse_assets() -> tuple[str, ...]:
+    return tuple(k for k, a in assets().items() if a.warehouse)
 
 
 def is_blocking(asset: str, check: str) -> bool:

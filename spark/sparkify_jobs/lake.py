@@ -69,6 +69,10 @@ class Staging:
     run_id: str
     _tables: list[str] = field(default_factory=list)
     _days: list[_StagedDays] = field(default_factory=list)
+    # Output staged outside the lake (the warehouse's staging tables): (publish, discard).
+    _external: list[tuple[Callable[[], set[str]], Callable[[], None], Callable[[], None]]] = field(
+        default_factory=list
+    )
 
     @property
     def root(self) -> str:
@@ -115,8 +119,28 @@ class Staging:
         self._days.append(_StagedDays(rel, list(days), day_dir))
         return uri
 
-    def publish(self, paths: Callable[[str], bool] = lambda _: True) -> None:
-        """Moves the staged paths `paths` accepts into place (all of them by default)."""
+    def external(
+        self,
+        publish: Callable[[], None],
+        discard: Callable[[], None],
+        owners: Callable[[], set[str]],
+    ) -> None:
+        """Output staged elsewhere (warehouse.py): published after the lake's own paths, all of
+        it or none — only when every asset in `owners()` may be published — and discarded with
+        the staging."""
+        self._external.append((owners, publish, discard))
+
+    def groups(self) -> list[set[str]]:
+        """Assets whose output is published together or not at all (one external each)."""
+        return [owners() for owners, _, _ in self._external]
+
+    def publish(
+        self,
+        paths: Callable[[str], bool] = lambda _: True,
+        assets: Callable[[str], bool] = lambda _: True,
+    ) -> None:
+        """Moves the staged paths `paths` accepts into place, then the externals whose assets
+        `assets` all accepts (all of them by default)."""
         aside = f"{self.root}/_replaced"
         for rel in self._tables:
             if paths(rel):
@@ -127,6 +151,9 @@ class Staging:
             for day in staged.days:
                 part = f"{staged.rel}/{staged.day_dir(day)}"
                 self._swap(self.uri(part), f"{self.lake}/{part}", f"{aside}/{part}")
+        for owners, publish, _ in self._external:
+            if all(assets(a) for a in owners()):
+                publish()
 
     def _swap(self, new: str, target: str, aside: str) -> None:
         fs = self.fs
@@ -140,4 +167,9 @@ class Staging:
         fs.delete(aside)
 
     def discard(self) -> None:
+        for _, _, discard in self._external:
+            try:
+                discard()
+            except Exception as e:  # the lake's staging still goes
+                print(f"sparkify: discarding staged output failed: {e}", flush=True)
         self.fs.delete(self.root)

