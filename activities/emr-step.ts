@@ -412,15 +412,20 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
      * and lists newest first, so the first hit is the one we want and paging stops there.
      */
     const findByName = async (states: StepState[]): Promise<StepSummary | undefined> => {
+      // No step of this name can predate the first attempt of this activity (the name is unique
+      // to one run's step): paging stops there, not at the start of the cluster's history.
+      const notBefore = ctx.info.scheduledTimestampMs - REPORT_CLOCK_SKEW_MS;
       let marker: string | undefined;
       do {
         const page = await listPage(states, marker, true);
         heartbeat();
-        const hit = (page.Steps ?? []).find(
+        const steps = page.Steps ?? [];
+        const hit = steps.find(
           (s) => s.Name === input.stepName && s.Id && states.includes(s.Status?.State as StepState),
         );
         if (hit) return hit;
-        marker = page.Marker || undefined;
+        const last = steps.at(-1);
+        marker = last && createdAt(last) < notBefore ? undefined : page.Marker || undefined;
       } while (marker);
       return undefined;
     };

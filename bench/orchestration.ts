@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { addDays } from '../assets';
+import { addDays, daysIn, monthRange } from '../assets';
+import { openLake } from '../lake/store';
 import { startBackfill } from '../client/backfill';
 import { startMaterialize } from '../client/runs';
 import { loadConfig, type Config } from '../config/config';
@@ -154,8 +155,11 @@ export async function orchestrationBench(
     const rss = peakRss(worker.pid!);
     worker.kill('SIGTERM');
     await new Promise((r) => worker!.once('exit', r));
-    const days = progress.total - (progress.total > 0 ? 1 : 0);
-    const partitions = days * 3 + 2;
+    const days = daysIn({ start: `${from}-01`, end: monthRange(to).end }).length;
+    // Every asset partition the backfill materialized has its manifest.
+    const partitions = (await openLake(lakeBackfill).list('_manifests/')).length;
+    if (Object.keys(progress.failed).length > 0)
+      throw new Error(`the backfill failed: ${JSON.stringify(progress.failed)}`);
     log(`orchestration: backfill of ${days} days (${months} months) in ${s.toFixed(1)} s`);
     result.rows.push(
       row(

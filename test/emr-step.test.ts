@@ -135,8 +135,12 @@ function harness(opts: { heartbeatDetails?: unknown; deps?: Partial<EmrStepDeps>
   const emr = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS });
   const emrNoRetry = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
   const { runSparkStep } = createEmrStepActivities({ emr, emrNoRetry, cancelWaitMs: 2_000, ...opts.deps });
+  // Scheduled now, as a real attempt is: the step lookups do not page past it.
+  const scheduled = { scheduledTimestampMs: Date.now(), currentAttemptScheduledTimestampMs: Date.now() };
   const env = new MockActivityEnvironment(
-    opts.heartbeatDetails === undefined ? {} : { heartbeatDetails: opts.heartbeatDetails, attempt: 2 },
+    opts.heartbeatDetails === undefined
+      ? scheduled
+      : { ...scheduled, heartbeatDetails: opts.heartbeatDetails, attempt: 2 },
     { logger: quietLogger },
   );
   const heartbeats: unknown[] = [];
@@ -559,6 +563,27 @@ describe('runSparkStep (mocked EMR)', () => {
       'page-2',
     ]);
     expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
+  });
+
+  test("the lookup before submitting stops at steps older than the activity's first attempt, not at the start of the cluster's history", async () => {
+    const old = new Date(Date.now() - 3_600_000);
+    emr.on(ListStepsCommand).callsFake((input: { Marker?: string }) => ({
+      Steps: Array.from({ length: 50 }, (_, i) => ({
+        ...summary(`s-old${input.Marker ?? ''}${i}`, 'COMPLETED', `sparkify/other/${i}`),
+        Status: { State: 'COMPLETED' as const, Timeline: { CreationDateTime: old } },
+      })),
+      // Endless, as a long-lived cluster's history looks from here (bounded in case of a bug).
+      Marker:
+        (input.Marker ?? 'page-1') === 'page-9'
+          ? undefined
+          : `page-${Number((input.Marker ?? 'page-1').split('-')[1]) + 1}`,
+    }));
+    emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-new'] });
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-new'));
+    const result = await harness().run();
+    expect(result).toMatchObject({ stepId: 's-new', adopted: false });
+    // One page for the lookup, one for the check after the submit: an hour-old history is not read.
+    expect(emr.commandCalls(ListStepsCommand).length).toBeLessThanOrEqual(2);
   });
 
   test('AddJobFlowSteps failing ambiguously is sent once, then resolved by looking again', async () => {

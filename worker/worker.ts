@@ -43,6 +43,10 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     // i.e. ~1,200 an hour for each running step instead of ~60 (bookkeeping activities, which
     // heartbeat every 5 s, send one per 5 s instead of one per 16 s); no EMR calls. On Temporal
     // Cloud every heartbeat that reaches the server is a billable Action.
+    // Workflows kept in memory between their tasks. A backfill keeps only `concurrency` children
+    // (and the lease workflow) busy at once; the default, sized from the heap, would keep
+    // thousands of finished runs' sandboxes. Evicted ones replay from history when needed.
+    maxCachedWorkflows: 200,
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
     defaultHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
   });
