@@ -28,6 +28,8 @@ export interface BenchResult {
   notes: string[];
   /** Set when the benchmark could not compare (e.g. the baseline is missing); rows may still hold figures. */
   skipped?: string;
+  /** The 1-minute load average before and after: how far to trust the wall times. */
+  load?: { before: number; after: number };
 }
 
 export function row(
@@ -268,4 +270,9 @@ export class Scratch {
 
 export function addDays(day: string, n: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** Median, min and max of repeated measurements. */
+export function stats(xs: number[]): { median: number; min: number; max: number; n: number } {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
 }

@@ -7,12 +7,16 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
+import { dailyBench } from './daily';
 import { generatorBench } from './generator';
 import { BenchResult, Scratch, killRunning, printResult } from './lib';
+import { orchestrationBench } from './orchestration';
 import { pollerBench } from './poller';
+import { writeReport } from './report';
 import { MONOLITH_DEFAULT, sparkBench } from './spark';
+import { warehouseBench } from './warehouse';
 
-const BENCHES = ['spark', 'generator', 'poller'] as const;
+const BENCHES = ['daily', 'spark', 'orchestration', 'warehouse', 'generator', 'poller'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const int = (flag: string, min: number) =>
@@ -38,6 +42,13 @@ const OptionsSchema = z.object({
   genDays: int('--gen-days', 1),
   genEventsPerDay: int('--gen-events-per-day', 1),
   stepSeconds: z.coerce.number().positive('--step-seconds must be positive'),
+  shortHistory: int('--short-history', 1),
+  longHistory: int('--long-history', 2),
+  dailyEventsPerDay: int('--daily-events-per-day', 1),
+  backfillDays: int('--backfill-days', 1),
+  backfillConcurrency: int('--backfill-concurrency', 1),
+  songFiles: int('--song-files', 1),
+  out: z.string().min(1),
 });
 
 async function main(argv: string[]): Promise<number> {
@@ -54,13 +65,20 @@ async function main(argv: string[]): Promise<number> {
     .option('--events-per-day <n>', 'spark: events per day', '5000')
     .option('--users <n>', 'generated users', '500')
     .option('--songs <n>', 'generated song files', '200')
-    .option('--repeat <n>', 'spark: runs per measurement (median reported)', '1')
+    .option('--repeat <n>', 'runs per measurement, alternating the two sides (median, min, max)', '3')
     .option('--driver-memory <size>', 'spark: driver memory, the same for ours and the monolith', '1g')
     .option('--master <url>', 'spark: master, the same for both', 'local[2]')
     .option('--monolith <path>', 'spark: the baseline job', MONOLITH_DEFAULT)
     .option('--gen-days <n>', 'generator: days', '3')
     .option('--gen-events-per-day <n>', 'generator: events per day', '100000')
     .option('--step-seconds <s>', 'poller: how long the EMR step runs', '20')
+    .option('--short-history <days>', 'daily: days of history of the short lake', '30')
+    .option('--long-history <days>', 'daily: days of history of the long lake', '365')
+    .option('--daily-events-per-day <n>', 'daily: events per day', '500')
+    .option('--backfill-days <n>', 'orchestration: days of the per-day backfill', '365')
+    .option('--backfill-concurrency <n>', "orchestration: the backfill's concurrency", '10')
+    .option('--song-files <n>', 'spark: song files of the songs-write comparison', '10000')
+    .option('--out <file>', 'where the report goes (a .json beside it)', 'docs/benchmarks.md')
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
   const parsed = OptionsSchema.safeParse(program.opts());
@@ -90,10 +108,20 @@ async function main(argv: string[]): Promise<number> {
     try {
       let res: BenchResult;
       if (name === 'spark') res = await sparkBench(o, scratch, log);
+      else if (name === 'daily')
+        res = await dailyBench({ ...o, eventsPerDay: o.dailyEventsPerDay }, scratch, log);
+      else if (name === 'orchestration')
+        res = await orchestrationBench(
+          { backfillDays: o.backfillDays, repeat: o.repeat, concurrency: o.backfillConcurrency },
+          scratch,
+          log,
+        );
+      else if (name === 'warehouse') res = await warehouseBench(o, scratch, log);
       else if (name === 'generator')
         res = await generatorBench({ ...o, days: o.genDays, eventsPerDay: o.genEventsPerDay }, scratch, log);
       else res = await pollerBench(o, scratch, log);
       // A shared machine makes absolute figures drift; the load says how much to trust them.
+      res.load = { before: load0, after: os.loadavg()[0]! };
       res.notes.push(
         `load average (1 min) ${load0.toFixed(2)} before, ${os.loadavg()[0]!.toFixed(2)} after, ${os.cpus().length} CPUs`,
       );
@@ -107,6 +135,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   scratch.cleanup();
+  const written = writeReport(o.out, { argv, results, failures });
+  log(`bench: wrote ${written.join(' and ')}`);
   if (o.json) {
     out(JSON.stringify({ root: scratch.root, kept: o.keep, results, failures }, null, 2));
   } else {

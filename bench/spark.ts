@@ -1,7 +1,8 @@
 /**
- * The daily incremental Spark run against the monolith baseline (one job that rebuilds all five
- * tables from every day, as the original ETL did). The monolith has to redo everything each day,
- * so "one new day with ours" vs "all days with the monolith" is the comparison that matters daily.
+ * The full build against the monolith baseline (one job that rebuilds all five tables from every
+ * file, as the original ETL did), three ways alternating per repetition: the monolith, our jobs
+ * through `spark/run.py`, and our jobs through the orchestrator (Temporal + local EMR). Then the
+ * songs write alone on many song files, where the monolith's one-file-per-artist layout hurts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,17 +14,19 @@ import {
   Row,
   Scratch,
   addDays,
-  median,
   row,
   runMeasured,
+  stats,
   tail,
 } from './lib';
+import { startBenchStack } from './stack';
 
 export interface SparkBenchOptions {
   days: number;
   eventsPerDay: number;
   users: number;
   songs: number;
+  songFiles: number;
   seed: number;
   start: string;
   repeat: number;
@@ -33,24 +36,84 @@ export interface SparkBenchOptions {
 }
 
 export const MONOLITH_DEFAULT = path.resolve(REPO_ROOT, '..', 'shared', 'bench', 'monolith_etl.py');
-const ALL_ASSETS = 'songs,artists,users,time,songplays';
-const DAILY_ASSETS = 'users,time,songplays';
+/** The five lake tables: what the monolith builds. */
+const LAKE_ASSETS = 'songs,artists,users,time,songplays';
+const LAKE_SELECTION = '+songplays,time';
+
+const sparkSubmit = path.join(REPO_ROOT, '.venv', 'bin', 'spark-submit');
+const python = path.join(REPO_ROOT, '.venv', 'bin', 'python');
+const runPy = path.join(REPO_ROOT, 'spark', 'run.py');
+
+/** spark-submit with the settings both sides share, so only the jobs differ. */
+function submitter(o: SparkBenchOptions, logs: string, log: (s: string) => void) {
+  const env = { ...process.env, PYSPARK_PYTHON: python, PYSPARK_DRIVER_PYTHON: python };
+  return async (label: string, args: string[], conf: string[] = []): Promise<MeasuredRun> => {
+    const logFile = path.join(logs, `${label}.log`);
+    log(`spark: ${label} ...`);
+    const r = await runMeasured(
+      sparkSubmit,
+      [
+        '--master',
+        o.master,
+        '--driver-memory',
+        o.driverMemory,
+        '--conf',
+        'spark.sql.session.timeZone=UTC',
+        // Other work shares this machine; a UI port race is noise that has nothing to do with the jobs.
+        '--conf',
+        'spark.ui.enabled=false',
+        ...conf,
+        ...args,
+      ],
+      { logFile, env },
+    );
+    if (r.code !== 0) {
+      throw new Error(
+        `${label} exited with ${r.code ?? r.signal} after ${r.seconds.toFixed(1)} s; log ${logFile}:\n${tail(logFile)}`,
+      );
+    }
+    log(`spark: ${label} ${r.seconds.toFixed(1)} s`);
+    return r;
+  };
+}
+
+const oursArgs = (raw: string, lake: string, assets: string, from: string, to: string) => [
+  runPy,
+  '--assets',
+  assets,
+  '--raw',
+  raw,
+  '--lake',
+  lake,
+  '--start',
+  from,
+  '--end',
+  to,
+  '--report',
+  path.join(lake, '_reports', 'bench.json'),
+];
+
+/** Spark jobs a run asked for: load-independent, counts checks and state as work too. */
+function sparkJobs(r: MeasuredRun): number | null {
+  const n = (fs.readFileSync(r.logFile, 'utf8').match(/INFO DAGScheduler: Job \d+ finished/g) ?? []).length;
+  return n > 0 ? n : null; // 0 means Spark logged below INFO, not that no job ran
+}
+
+const medianOf = (rs: MeasuredRun[], f: (r: MeasuredRun) => number | null): number | null => {
+  const v = rs.map(f).filter((x): x is number => x !== null);
+  return v.length ? stats(v).median : null;
+};
 
 export async function sparkBench(
   o: SparkBenchOptions,
   scratch: Scratch,
   log: (s: string) => void,
 ): Promise<BenchResult> {
-  const sparkSubmit = path.join(REPO_ROOT, '.venv', 'bin', 'spark-submit');
-  const python = path.join(REPO_ROOT, '.venv', 'bin', 'python');
-  const runPy = path.join(REPO_ROOT, 'spark', 'run.py');
-  const end = addDays(o.start, o.days);
-  const lastDay = addDays(o.start, o.days - 1);
   const haveMonolith = fs.existsSync(o.monolith);
   const notes: string[] = [];
   const result: BenchResult = {
     name: 'spark',
-    title: 'Spark: incremental daily run vs. monolith rebuild',
+    title: 'Full build: the monolith vs. our jobs (spark/run.py) vs. our jobs through the orchestrator',
     params: {
       days: o.days,
       eventsPerDay: o.eventsPerDay,
@@ -72,7 +135,8 @@ export async function sparkBench(
     log(`spark: ${result.skipped}`);
   }
 
-  const raw = scratch.dir('spark/raw');
+  const root = scratch.dir('spark');
+  const raw = path.join(root, 'raw');
   log(`spark: generating ${o.days} days × ${o.eventsPerDay} events/day into ${raw}`);
   const gen = generate({
     out: raw,
@@ -87,150 +151,203 @@ export async function sparkBench(
     `input: ${gen.summary.events.toLocaleString('en-US')} events (${gen.summary.songplays.toLocaleString('en-US')} plays), ` +
       `${gen.summary.song_files} song files, ${(gen.bytes / 2 ** 20).toFixed(1)} MiB`,
   );
-
-  // Identical Spark settings for both sides, so only the jobs differ.
-  const sparkConf = [
-    '--master',
-    o.master,
-    '--driver-memory',
-    o.driverMemory,
-    '--conf',
-    'spark.sql.session.timeZone=UTC',
-    // Other work shares this machine; a UI port race is noise that has nothing to do with the jobs.
-    '--conf',
-    'spark.ui.enabled=false',
-  ];
-  const env = { ...process.env, PYSPARK_PYTHON: python, PYSPARK_DRIVER_PYTHON: python };
   const logs = scratch.dir('spark/logs');
+  const submit = submitter(o, logs, log);
+  const end = addDays(o.start, o.days);
 
-  const run = async (label: string, args: string[]): Promise<MeasuredRun> => {
-    const logFile = path.join(logs, `${label}.log`);
-    log(`spark: ${label} ...`);
-    const r = await runMeasured(sparkSubmit, [...sparkConf, ...args], { logFile, env });
-    if (r.code !== 0) {
-      throw new Error(
-        `${label} exited with ${r.code ?? r.signal} after ${r.seconds.toFixed(1)} s; log ${logFile}:\n${tail(logFile)}`,
-      );
-    }
-    log(`spark: ${label} ${r.seconds.toFixed(1)} s`);
-    return r;
-  };
-  const ours = (label: string, lake: string, assets: string, from: string, to: string) =>
-    run(label, [
-      runPy,
-      '--assets',
-      assets,
-      '--raw',
-      raw,
-      '--lake',
-      lake,
-      '--start',
-      from,
-      '--end',
-      to,
-      '--report',
-      path.join(lake, '_reports', `${label}.json`),
-    ]);
-
-  // The daily shape needs a lake holding every day but the last; built once, copied per repeat
-  // so each incremental run meets the same state (a new day, not a re-run of one). songs/artists
-  // are left out: the daily run reads song_data itself, not those tables, and they are the
-  // slowest part (one file per year/artist partition).
-  const history = scratch.dir('spark/lake-history');
-  const hist = o.days > 1 ? await ours('ours-history', history, DAILY_ASSETS, o.start, lastDay) : undefined;
-
+  const stack = await startBenchStack(scratch.dir('spark/stack'), { stepConcurrency: 2 });
   const mono: MeasuredRun[] = [];
-  const full: MeasuredRun[] = [];
-  const incr: MeasuredRun[] = [];
-  for (let i = 1; i <= o.repeat; i++) {
-    if (haveMonolith) {
-      const out = scratch.dir(`spark/monolith-${i}`);
-      mono.push(await run(`monolith-all-${i}`, [o.monolith, '--input', raw, '--output', out]));
-    }
-    full.push(await ours(`ours-all-${i}`, scratch.dir(`spark/lake-all-${i}`), ALL_ASSETS, o.start, end));
-    const lake = path.join(scratch.root, 'spark', `lake-daily-${i}`);
-    fs.cpSync(history, lake, { recursive: true });
-    incr.push(await ours(`ours-daily-${i}`, lake, DAILY_ASSETS, lastDay, end));
-    // Each repeat's outputs are only needed until measured; keep the temp dir small.
-    if (i < o.repeat) {
-      for (const d of [`monolith-${i}`, `lake-all-${i}`, `lake-daily-${i}`]) {
-        fs.rmSync(path.join(scratch.root, 'spark', d), { recursive: true, force: true });
+  const ours: MeasuredRun[] = [];
+  const orchestrated: number[] = [];
+  try {
+    for (let i = 1; i <= o.repeat; i++) {
+      if (haveMonolith) {
+        mono.push(
+          await submit(`monolith-${i}`, [
+            o.monolith,
+            '--input',
+            raw,
+            '--output',
+            path.join(root, `mono-${i}`),
+          ]),
+        );
       }
+      const lake = path.join(root, `lake-${i}`);
+      ours.push(await submit(`ours-${i}`, oursArgs(raw, lake, LAKE_ASSETS, o.start, end)));
+      // The orchestrator's side: the same graph as a user's `sparkify materialize`, on a new lake.
+      // One EMR step for the whole build (SPARKIFY_EMR_FUSE_STEPS=all): one JVM, as the monolith.
+      const orch = stack.lake(`full-${i}`, path.join(root, `lake-orch-${i}`), raw, {
+        SPARKIFY_EMR_FUSE_STEPS: 'all',
+      });
+      log(`spark: orchestrated-${i} ...`);
+      const r = await orch.materialize(LAKE_SELECTION, { start: o.start, end }, 'all');
+      if (!r.result.ok) throw new Error(`the orchestrated full build ${i} failed`);
+      log(`spark: orchestrated-${i} ${r.seconds.toFixed(1)} s`);
+      orchestrated.push(r.seconds);
+      // Each repetition's outputs are only needed until measured; keep the temp dir small.
+      for (const d of [`mono-${i}`, `lake-${i}`, `lake-orch-${i}`])
+        fs.rmSync(path.join(root, d), { recursive: true, force: true });
     }
+  } finally {
+    await stack.stop();
   }
 
-  const secs = (rs: MeasuredRun[]) => (rs.length ? median(rs.map((r) => r.seconds)) : null);
-  const rss = (rs: MeasuredRun[]) => {
-    const v = rs.map((r) => r.peakRssBytes).filter((x): x is number => x !== null);
-    return v.length ? median(v) : null;
-  };
-  const cpu = (rs: MeasuredRun[]) => {
-    const v = rs.map((r) => r.cpuSeconds).filter((x): x is number => x !== null);
-    return v.length ? median(v) : null;
-  };
-  // Load-independent: how much work each side asks Spark for (checks and state cost jobs too).
-  const jobs = (rs: MeasuredRun[]) => {
-    const last = rs.at(-1);
-    if (!last) return null;
-    const log = fs.readFileSync(last.logFile, 'utf8');
-    const n = (log.match(/INFO DAGScheduler: Job \d+ finished/g) ?? []).length;
-    return n > 0 ? n : null; // 0 means Spark logged below INFO, not that no job ran
-  };
-  const monoLabel = `monolith, ${o.days} days`;
-  const withBase = (figure: string, value: number | null, unit: string, base: number | null): Row =>
-    haveMonolith
-      ? row(figure, value, unit, { label: monoLabel, value: base }, 'lower')
-      : row(figure, value, unit);
-
-  const rows = result.rows;
-  if (haveMonolith) rows.push(row(`wall time, monolith, all ${o.days} days`, secs(mono), 's'));
-  rows.push(withBase(`wall time, ours, all ${o.days} days`, secs(full), 's', secs(mono)));
-  rows.push(withBase(`wall time, ours, 1 new day (daily)`, secs(incr), 's', secs(mono)));
-  if (haveMonolith) rows.push(row(`CPU time, monolith, all ${o.days} days`, cpu(mono), 'CPU s'));
-  rows.push(withBase(`CPU time, ours, all ${o.days} days`, cpu(full), 'CPU s', cpu(mono)));
-  rows.push(withBase(`CPU time, ours, 1 new day (daily)`, cpu(incr), 'CPU s', cpu(mono)));
-  if (haveMonolith) rows.push(row(`peak RSS, monolith, all ${o.days} days`, rss(mono), 'bytes'));
-  rows.push(withBase(`peak RSS, ours, all ${o.days} days`, rss(full), 'bytes', rss(mono)));
-  rows.push(withBase(`peak RSS, ours, 1 new day (daily)`, rss(incr), 'bytes', rss(mono)));
-  if (haveMonolith) rows.push(row(`Spark jobs, monolith, all ${o.days} days`, jobs(mono), 'jobs'));
-  rows.push(withBase(`Spark jobs, ours, all ${o.days} days`, jobs(full), 'jobs', jobs(mono)));
-  rows.push(withBase(`Spark jobs, ours, 1 new day (daily)`, jobs(incr), 'jobs', jobs(mono)));
-  if (hist)
+  const wall = (rs: MeasuredRun[]) => stats(rs.map((r) => r.seconds));
+  const monoWall = mono.length ? wall(mono) : null;
+  const base = (value: number | null) =>
+    haveMonolith ? { label: `monolith, ${o.days} days`, value } : undefined;
+  const oursWall = wall(ours);
+  const orchWall = stats(orchestrated);
+  const rows: Row[] = result.rows;
+  if (monoWall)
     rows.push(
-      row(`wall time, ours, history set-up (${DAILY_ASSETS}, ${o.days - 1} days)`, hist.seconds, 's'),
+      row(
+        `wall, monolith (min ${monoWall.min.toFixed(1)}, max ${monoWall.max.toFixed(1)})`,
+        monoWall.median,
+        's',
+      ),
     );
+  rows.push(
+    row(
+      `wall, spark/run.py (min ${oursWall.min.toFixed(1)}, max ${oursWall.max.toFixed(1)})`,
+      oursWall.median,
+      's',
+      base(monoWall?.median ?? null),
+      'lower',
+    ),
+    row(
+      `wall, through the orchestrator (min ${orchWall.min.toFixed(1)}, max ${orchWall.max.toFixed(1)})`,
+      orchWall.median,
+      's',
+      base(monoWall?.median ?? null),
+      'lower',
+    ),
+    row(
+      'CPU, spark/run.py',
+      medianOf(ours, (r) => r.cpuSeconds),
+      'CPU s',
+      base(medianOf(mono, (r) => r.cpuSeconds)),
+      'lower',
+    ),
+    row(
+      'peak RSS, spark/run.py',
+      medianOf(ours, (r) => r.peakRssBytes),
+      'bytes',
+      base(medianOf(mono, (r) => r.peakRssBytes)),
+      'lower',
+    ),
+    row(
+      'Spark jobs, spark/run.py',
+      ours.length ? sparkJobs(ours.at(-1)!) : null,
+      'jobs',
+      base(mono.length ? sparkJobs(mono.at(-1)!) : null),
+      'lower',
+    ),
+  );
+  notes.push(
+    `goal: full build ≤ 1.0× the monolith, through spark/run.py and through the orchestrator (selection ${LAKE_SELECTION}, the lake's five tables, all in one EMR step: SPARKIFY_EMR_FUSE_STEPS=all)`,
+    `wall is spark-submit start to exit (JVM start included, the same for both), or workflow start to result; CPU is user+sys of the process tree; RSS is the tree (JVM + Python) sampled every 200 ms`,
+    `ours does more than the monolith: write-audit-publish through staging, checks, quarantine, users' state, a manifest and a report per asset`,
+    `logs: ${logs}`,
+  );
 
-  notes.push(
-    `wall time is spark-submit start to exit (JVM start-up included, the same for both); CPU is user+sys of the tree; ` +
-      `median of ${o.repeat} run(s); RSS is the process tree (JVM + Python), sampled every 200 ms`,
-  );
-  notes.push(
-    `ours writes more than the monolith: _state/user_latest, quarantine, checks and a report per run; ` +
-      `the monolith uses Spark's defaults otherwise (e.g. its shuffle partitions), ours its own`,
-  );
-  const report = readReport(path.join(scratch.root, 'spark', `lake-daily-${o.repeat}`, '_reports'));
-  if (report) notes.push(`daily run's own report: ${report}`);
-  notes.push(`logs: ${logs}`);
+  if (o.songFiles > 0) await songsWrite(o, scratch, submit, haveMonolith, result, log);
   return result;
 }
 
-function readReport(dir: string): string | undefined {
-  try {
-    const file = fs.readdirSync(dir).find((f) => f.startsWith('ours-daily-'));
-    if (!file) return undefined;
-    const r = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
-      status?: string;
-      duration_s?: number;
-      assets?: Record<string, { rows?: number; duration_s?: number }>;
-    };
-    const rows = Object.entries(r.assets ?? {})
-      .map(([k, v]) => `${k}=${v.rows ?? '?'}`)
-      .join(' ');
-    const per = Object.entries(r.assets ?? {})
-      .map(([k, v]) => `${k}=${v.duration_s ?? '?'}s`)
-      .join(' ');
-    return `status=${r.status} duration_s=${r.duration_s} per asset: ${per}; rows: ${rows}`;
-  } catch {
-    return undefined;
+/**
+ * The songs table alone on `songFiles` song files: ours as a songs-only run, the monolith as the
+ * time from its start to the end of its songs write (read from its Spark event log), since it
+ * cannot build one table on its own.
+ */
+async function songsWrite(
+  o: SparkBenchOptions,
+  scratch: Scratch,
+  submit: ReturnType<typeof submitter>,
+  haveMonolith: boolean,
+  result: BenchResult,
+  log: (s: string) => void,
+): Promise<void> {
+  const root = scratch.dir('songs');
+  const raw = path.join(root, 'raw');
+  log(`spark: generating ${o.songFiles} song files (and one day of events) into ${raw}`);
+  generate({
+    out: raw,
+    start: o.start,
+    days: 1,
+    users: o.users,
+    songs: o.songFiles,
+    seed: o.seed,
+    eventsPerDay: 100,
+  });
+  const ours: number[] = [];
+  const mono: number[] = [];
+  for (let i = 1; i <= o.repeat; i++) {
+    if (haveMonolith) {
+      const events = scratch.dir(`songs/events-${i}`);
+      const startedAt = Date.now();
+      await submit(
+        `songs-monolith-${i}`,
+        [o.monolith, '--input', raw, '--output', path.join(root, `mono-${i}`)],
+        ['--conf', 'spark.eventLog.enabled=true', '--conf', `spark.eventLog.dir=file://${events}`],
+      );
+      const doneAt = songsWriteEnd(events);
+      if (doneAt === null)
+        throw new Error(`no songs write found in the monolith's event log under ${events}`);
+      mono.push((doneAt - startedAt) / 1000);
+    }
+    const lake = path.join(root, `lake-${i}`);
+    ours.push(
+      (await submit(`songs-ours-${i}`, oursArgs(raw, lake, 'songs', o.start, addDays(o.start, 1)))).seconds,
+    );
+    for (const d of [`mono-${i}`, `lake-${i}`])
+      fs.rmSync(path.join(root, d), { recursive: true, force: true });
   }
+  const s = stats(ours);
+  const m = mono.length ? stats(mono) : null;
+  result.rows.push(
+    ...(m
+      ? [
+          row(
+            `songs write, monolith, ${o.songFiles} song files (min ${m.min.toFixed(1)}, max ${m.max.toFixed(1)})`,
+            m.median,
+            's',
+          ),
+        ]
+      : []),
+    row(
+      `songs write, ours, ${o.songFiles} song files (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`,
+      s.median,
+      's',
+      m ? { label: 'monolith songs write', value: m.median } : undefined,
+      'lower',
+    ),
+  );
+  result.notes.push(
+    `songs write: ours is a whole songs-only run (JVM start, read, checks, publish, report); the monolith's is its start to the end of its songs write (Spark event log), JVM start and song_data schema inference included`,
+  );
+}
+
+/** Epoch ms at which the first SQL execution writing `…/songs` ended, from a Spark event log. */
+function songsWriteEnd(dir: string): number | null {
+  for (const file of fs.readdirSync(dir)) {
+    let writeId: number | undefined;
+    for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
+      if (!line.includes('SparkListenerSQLExecution')) continue;
+      const e = JSON.parse(line) as { Event: string; executionId: number; time: number };
+      if (
+        writeId === undefined &&
+        e.Event.endsWith('SparkListenerSQLExecutionStart') &&
+        /Execute InsertIntoHadoopFsRelationCommand \S+\/songs, /.test(line)
+      )
+        writeId = e.executionId;
+      if (
+        writeId !== undefined &&
+        e.Event.endsWith('SparkListenerSQLExecutionEnd') &&
+        e.executionId === writeId
+      )
+        return e.time;
+    }
+  }
+  return null;
 }

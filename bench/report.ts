@@ -1,0 +1,83 @@
+/**
+ * `npm run bench` writes what it measured: a markdown page (docs/benchmarks.md by default) and a
+ * JSON file beside it with every figure, the machine, the load before and after each bench, and
+ * the exact command.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BenchResult, Row } from './lib';
+
+export interface BenchRun {
+  argv: string[];
+  results: BenchResult[];
+  failures: { name: string; error: string }[];
+}
+
+function machine() {
+  const java = (() => {
+    try {
+      return execFileSync('java', ['-version'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim();
+    } catch (err) {
+      return String((err as { stderr?: string }).stderr ?? '').split('\n')[0] ?? '';
+    }
+  })();
+  return {
+    date: new Date().toISOString(),
+    host: os.hostname(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    java: java.split('\n')[0],
+    platform: `${os.type()} ${os.release()}`,
+  };
+}
+
+function fmt(v: number | null, unit: string): string {
+  if (v === null) return 'n/a';
+  if (unit === 'bytes') return `${(v / 2 ** 20).toFixed(0)} MiB`;
+  if (unit === '×') return `×${v.toFixed(2)}`;
+  return `${v.toLocaleString('en-US', { maximumFractionDigits: v < 10 ? 2 : 1 })} ${unit}`;
+}
+
+function line(r: Row): string {
+  const base = r.baseline ? `${fmt(r.baseline.value, r.unit)} (${r.baseline.label})` : '';
+  const ratio = r.ratio === undefined || r.ratio === null ? '' : `×${r.ratio.toFixed(2)}`;
+  return `| ${r.figure} | ${fmt(r.value, r.unit)} | ${base} | ${ratio} |`;
+}
+
+export function writeReport(out: string, run: BenchRun): string[] {
+  const m = machine();
+  const command = `npm run bench -- ${run.argv.join(' ')}`.trim();
+  const md: string[] = [
+    '# Benchmarks',
+    '',
+    `Written by \`${command}\` on ${m.date.slice(0, 10)}: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}, ${m.java}. Every figure beside its baseline, measured in the same run; the two sides alternate; medians of the repetitions. The load average before and after each bench says how far to trust its wall times.`,
+    '',
+  ];
+  for (const r of run.results) {
+    md.push(`## ${r.title}`, '');
+    md.push(
+      `Parameters: ${Object.entries(r.params)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ')}.`,
+      '',
+    );
+    if (r.skipped) md.push(`**Comparison skipped:** ${r.skipped}`, '');
+    if (r.rows.length > 0)
+      md.push('| figure | value | baseline | ratio |', '|---|---:|---|---:|', ...r.rows.map(line), '');
+    for (const n of r.notes) md.push(`- ${n}`);
+    md.push('');
+  }
+  for (const f of run.failures) md.push(`**${f.name} failed:** ${f.error}`, '');
+  const jsonFile = out.replace(/\.md$/, '') + '.json';
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  fs.writeFileSync(out, `${md.join('\n').trim()}\n`);
+  fs.writeFileSync(jsonFile, `${JSON.stringify({ command, machine: m, ...run }, null, 2)}\n`);
+  return [out, jsonFile];
+}

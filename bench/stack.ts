@@ -1,0 +1,138 @@
+/**
+ * The embedded stack as the benchmarks drive it: a Temporal dev server, the local EMR, and workers
+ * in processes of their own (as in production, so their CPU and memory are theirs), one per lake.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { DayRange } from '../assets';
+import { startMaterialize } from '../client/runs';
+import { loadConfig, type Config } from '../config/config';
+import { startLocalEmr, type LocalEmr } from '../dev/emr-local';
+import { startTemporalDevServer, type DevServer } from '../dev/temporal-server';
+import type { MaterializeResult } from '../workflows/types';
+import { REPO_ROOT } from './lib';
+
+export interface BenchStack {
+  client: Client;
+  emr: LocalEmr;
+  /** A worker for `lake` on a task queue of its own; `env` adds settings (e.g. the fuse mode). */
+  lake(name: string, lakeDir: string, raw: string, env?: Record<string, string>): BenchLake;
+  stop(): Promise<void>;
+}
+
+export interface BenchLake {
+  config: Config;
+  worker: ChildProcess;
+  /** Materializes `selection` for `range`; the seconds from start to result, and the result. */
+  materialize(
+    selection: string,
+    range: DayRange,
+    only?: 'outdated' | 'all',
+  ): Promise<{ seconds: number; result: MaterializeResult }>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startBenchStack(
+  root: string,
+  opts: { sparkSubmit?: string; stepConcurrency?: number; pollMs?: number },
+): Promise<BenchStack> {
+  const temporal: DevServer = await startTemporalDevServer({
+    dbFile: path.join(root, 'temporal.db'),
+    port: await freePort(),
+    uiPort: 0,
+    ui: false,
+  });
+  let emr: LocalEmr | undefined;
+  const workers: ChildProcess[] = [];
+  try {
+    emr = await startLocalEmr({
+      stateDir: path.join(root, 'emr'),
+      stepConcurrency: opts.stepConcurrency ?? 2,
+      pollIntervalMs: 20,
+      ...(opts.sparkSubmit ? { sparkSubmit: opts.sparkSubmit } : {}),
+    });
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    const localEmr = emr;
+    return {
+      client,
+      emr,
+      lake(name, lakeDir, raw, extra = {}) {
+        const env: Record<string, string> = {
+          SPARKIFY_TEMPORAL_ADDRESS: temporal.address,
+          SPARKIFY_TEMPORAL_TASK_QUEUE: `bench-${name}`,
+          SPARKIFY_EMR_ENDPOINT: localEmr.endpoint,
+          SPARKIFY_EMR_CLUSTER_ID: localEmr.clusterId,
+          // The local EMR has no API quota: poll as often as `sparkify dev` could.
+          SPARKIFY_EMR_POLL_INITIAL_MS: String(opts.pollMs ?? 100),
+          SPARKIFY_EMR_POLL_MAX_MS: String((opts.pollMs ?? 100) * 5),
+          SPARKIFY_RAW_URI: raw,
+          SPARKIFY_LAKE_URI: lakeDir,
+          SPARKIFY_CODE_URI: path.join(root, 'code'),
+          SPARKIFY_STEP_CONCURRENCY: '4',
+          SPARKIFY_MONTH_CONCURRENCY: '4',
+          ...extra,
+        };
+        const logFd = openSync(path.join(root, `worker-${name}.log`), 'a');
+        const worker = spawn(
+          process.execPath,
+          ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'worker/main.ts')],
+          {
+            env: { ...process.env, ...env },
+            // The worker's log would drown the bench's progress; it is kept beside the lake.
+            stdio: ['ignore', logFd, logFd],
+          },
+        );
+        closeSync(logFd);
+        workers.push(worker);
+        const config = loadConfig({ env });
+        return {
+          config,
+          worker,
+          async materialize(selection, range, only = 'outdated') {
+            const t0 = process.hrtime.bigint();
+            const { handle } = await startMaterialize(client, config, { selection, range, only });
+            const result = await handle.result();
+            return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, result };
+          },
+        };
+      },
+      async stop() {
+        for (const w of workers) w.kill('SIGTERM');
+        await Promise.all(
+          workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))),
+        );
+        await client.connection.close();
+        await localEmr.close({ killSteps: true });
+        await temporal.stop();
+      },
+    };
+  } catch (err) {
+    for (const w of workers) w.kill('SIGKILL');
+    await emr?.close({ killSteps: true });
+    await temporal.stop();
+    throw err;
+  }
+}
+
+/** Peak resident set of a process (VmHWM), in bytes. */
+export function peakRss(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
