@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DefaultLogger, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import type { Config } from '../config/config';
-import { startLocalEmr, type LocalEmr } from './emr-local';
+import { s3aSupport, startLocalEmr, usesS3, type LocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer, type DevServer } from './temporal-server';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse';
@@ -149,6 +149,9 @@ export async function startDevStack(
         stepConcurrency: base.concurrency.steps,
         // The load's password reaches its steps through their environment only.
         ...(warehouse ? { stepEnv: { PGPASSWORD: warehouse.password } } : {}),
+        // Raw, lake or code on S3: the steps get the S3A connector and the configured endpoint
+        // (AWS credentials: the default chain, from this process's environment or ~/.aws).
+        ...(usesS3(base) ? s3aSupport({ endpoint: base.s3.endpoint }) : {}),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {

@@ -4,8 +4,9 @@ import type { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { searchAttributeFlags, SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { REPO_ROOT } from './repo';
 
-export const TEMPORAL_CLI = resolve(__dirname, '../.tools/bin/temporal');
+export const TEMPORAL_CLI = resolve(REPO_ROOT, '.tools/bin/temporal');
 const ORPHAN_GUARD = join(__dirname, 'orphan-guard.js');
 const STOP_GRACE_MS = 10_000;
 

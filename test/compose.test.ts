@@ -13,6 +13,17 @@ import { z } from 'zod';
 import { TEMPORAL_CLI } from '../dev/temporal-server';
 import { ENV_SETTINGS, loadConfig } from '../config/config';
 import { SEARCH_ATTRIBUTES, searchAttributeFlags } from '../workflows/search-attributes';
+import { DATA_FILES } from '../scripts/build';
+import {
+  contextPaths,
+  copies,
+  dockerfileInstructions,
+  execForm,
+  finalStage,
+  imageCommand,
+  stage,
+  stages,
+} from './helpers/dockerfile';
 import { freePort } from './helpers/ports';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -128,63 +139,29 @@ function repoFileMountedAt(s: Service, containerPath: string): string | undefine
   return undefined;
 }
 
-// --- Dockerfile ----------------------------------------------------------------------------------
+// --- Dockerfile (test/helpers/dockerfile.ts) ------------------------------------------------------
 
-interface Instruction {
-  op: string;
-  args: string;
+/** The final stage's copies from the build stage: what of dist/ the image carries. */
+function fromBuild(): string[] {
+  return copies(finalStage())
+    .filter((c) => c.from === 'build')
+    .flatMap((c) => c.sources)
+    .map((p) => p.replace(/^\/app\//, ''));
 }
 
-function dockerfileInstructions(): Instruction[] {
-  const logical = read('Dockerfile')
-    .replace(/\\\r?\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  return logical.map((l) => {
-    const m = /^(\S+)\s*(.*)$/.exec(l)!;
-    return { op: m[1]!.toUpperCase(), args: m[2]! };
-  });
-}
+/** tsconfig.build.json: where `npm run build` puts what. */
+const BUILD_CONFIG = z
+  .object({
+    compilerOptions: z.object({ outDir: z.string(), rootDir: z.string() }),
+    include: z.array(z.string()),
+  })
+  .parse(JSON.parse(read('tsconfig.build.json')));
 
-/** The instructions of the last stage: what the image is. */
-function finalStage(): Instruction[] {
-  const all = dockerfileInstructions();
-  const lastFrom = all.map((i) => i.op).lastIndexOf('FROM');
-  return all.slice(lastFrom);
-}
-
-function execForm(args: string): string[] | undefined {
-  try {
-    const parsed: unknown = JSON.parse(args);
-    return StringList.safeParse(parsed).data;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Sources of the final stage's COPYs from the build context (not --from another stage). */
-function copiedPaths(): string[] {
-  return finalStage()
-    .filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
-    .flatMap((i) => {
-      const words = (execForm(i.args) ?? i.args.split(/\s+/)).filter((w) => !w.startsWith('--'));
-      return words.slice(0, -1);
-    })
-    .map((p) => p.replace(/^\.\//, '').replace(/\/$/, ''));
-}
-
-function imageCommand(): string[] {
-  const cmd = finalStage()
-    .filter((i) => i.op === 'CMD')
-    .at(-1);
-  const entrypoint = finalStage()
-    .filter((i) => i.op === 'ENTRYPOINT')
-    .at(-1);
-  return [
-    ...(entrypoint ? (execForm(entrypoint.args) ?? []) : []),
-    ...(cmd ? (execForm(cmd.args) ?? []) : []),
-  ];
+/** The source file a compiled file comes from (dist/worker/main.js ← worker/main.ts). */
+function sourceOf(compiled: string): string {
+  const out = `${BUILD_CONFIG.compilerOptions.outDir.replace(/\/$/, '')}/`;
+  expect(compiled.startsWith(out)).toBe(true);
+  return compiled.slice(out.length).replace(/\.js$/, '.ts');
 }
 
 // --- the tests -----------------------------------------------------------------------------------
@@ -390,19 +367,27 @@ describe('docker-compose.yml', () => {
     ).toBe('node');
   });
 
-  test("the worker's command runs worker/main.ts through a runtime dependency", () => {
+  test("the worker's command runs the compiled worker with node alone", () => {
     const command =
       service('worker').command === undefined ? imageCommand() : StringList.parse(service('worker').command);
-    expect(command).toContain('worker/main.ts');
-    expect(existsSync(path.join(ROOT, 'worker/main.ts'))).toBe(true);
-    // npm ci --omit=dev: whatever loads the TypeScript must be a production dependency.
+    expect(command[0]).toBe('node');
+    expect(command).not.toContain('--require');
+    const scripts = command.filter((a) => /\.(ts|js)$/.test(a));
+    expect(scripts).toEqual(['dist/worker/main.js']);
+    expect(existsSync(path.join(ROOT, sourceOf(scripts[0]!)))).toBe(true);
+    // npm ci --omit=dev: tsx is a dev convenience now, so the image need not (and does not) carry it.
     const pkg = z
-      .object({ dependencies: z.record(z.string(), z.string()) })
+      .object({
+        dependencies: z.record(z.string(), z.string()),
+        devDependencies: z.record(z.string(), z.string()),
+        bin: z.record(z.string(), z.string()),
+      })
       .parse(JSON.parse(read('package.json')));
-    const required = command[command.indexOf('--require') + 1];
-    expect(required).toBe('tsx/cjs');
-    expect(pkg.dependencies.tsx).toBeDefined();
-    expect(() => require.resolve('tsx/cjs', { paths: [ROOT] })).not.toThrow();
+    expect(pkg.dependencies.tsx).toBeUndefined();
+    expect(pkg.devDependencies.tsx).toBeDefined();
+    // The `sparkify` bin is the compiled CLI too.
+    expect(pkg.bin).toEqual({ sparkify: 'dist/client/bin.js' });
+    expect(existsSync(path.join(ROOT, sourceOf(pkg.bin.sparkify!)))).toBe(true);
   });
 });
 
@@ -418,14 +403,27 @@ describe('Dockerfile', () => {
     expect(env?.args).toBe(`SPARKIFY_JDBC_JAR=/app/jars/postgresql-${jdbc.version}.jar`);
   });
 
-  test('builds on Node 20 in stages and runs as a non-root user', () => {
+  test('builds in stages on an LTS Node of 22 or later, and runs as a non-root user', () => {
     const all = dockerfileInstructions();
-    const from = all.filter((i) => i.op === 'FROM');
-    expect(from.length).toBeGreaterThanOrEqual(2);
-    expect(all.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='))?.args).toBe(
-      'NODE_IMAGE=node:20-bookworm-slim',
-    );
-    expect(all.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args))).toBe(true);
+    // The AWS SDK for JavaScript needs Node 22 or later for its releases from January 2027; LTS
+    // lines are the even ones.
+    const image = all.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='))?.args;
+    const major = Number(/^NODE_IMAGE=node:(\d+)-bookworm-slim$/.exec(image ?? '')?.[1]);
+    expect({ image, lts: major >= 22 && major % 2 === 0 }).toEqual({ image, lts: true });
+    expect(stages().map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
+    for (const s of stages()) expect(s.instructions[0]!.args).toMatch(/^\$\{NODE_IMAGE\} AS /);
+    // build: every dependency, then `npm run build`; deps: the production tree only.
+    const runs = (name: string) =>
+      stage(name)
+        .instructions.filter((i) => i.op === 'RUN')
+        .map((i) => i.args);
+    expect(runs('build').some((r) => /npm ci\b/.test(r) && !/--omit=dev/.test(r))).toBe(true);
+    expect(runs('build').at(-1)).toBe('npm run build');
+    expect(runs('deps').some((r) => /npm ci\b.*--omit=dev/.test(r))).toBe(true);
+    expect(copies(finalStage()).find((c) => c.from === 'deps')).toMatchObject({
+      sources: ['/app/node_modules'],
+      dest: './node_modules',
+    });
     const user = finalStage()
       .filter((i) => i.op === 'USER')
       .at(-1)?.args;
@@ -435,13 +433,18 @@ describe('Dockerfile', () => {
     expect(read('Dockerfile')).not.toMatch(/openjdk|default-jre|pyspark|spark-submit/i);
   });
 
-  test('CMD and ENTRYPOINT are in exec form and name files that exist', () => {
+  test('CMD and ENTRYPOINT are in exec form and run compiled files the image carries', () => {
     for (const i of finalStage().filter((x) => x.op === 'CMD' || x.op === 'ENTRYPOINT')) {
       expect({ op: i.op, exec: execForm(i.args) !== undefined }).toEqual({ op: i.op, exec: true });
     }
     const files = imageCommand().filter((a) => /\.(ts|js)$/.test(a));
-    expect(files).toEqual(['worker/main.ts']);
-    for (const f of files) expect(copiedPaths().some((c) => f.startsWith(`${c}/`))).toBe(true);
+    expect(files).toEqual(['dist/worker/main.js']);
+    for (const f of files) {
+      expect(fromBuild().some((c) => f.startsWith(`${c}/`))).toBe(true);
+      expect(existsSync(path.join(ROOT, sourceOf(f)))).toBe(true);
+    }
+    // `npm run build` writes the worker's prebuilt workflow bundle where the image copies from.
+    expect(fromBuild()).toContain('dist/workflows');
   });
 
   test('copies only paths that exist, and .dockerignore does not drop them', () => {
@@ -449,22 +452,41 @@ describe('Dockerfile', () => {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'));
-    for (const p of copiedPaths()) {
-      expect({ p, exists: existsSync(path.join(ROOT, p)) }).toEqual({ p, exists: true });
-      expect({ p, ignored: ignored.includes(p) || ignored.includes(`${p}/`) }).toEqual({ p, ignored: false });
+    for (const s of stages()) {
+      for (const p of contextPaths(s.instructions)) {
+        expect({ p, exists: existsSync(path.join(ROOT, p)) }).toEqual({ p, exists: true });
+        expect({ p, ignored: ignored.includes(p) || ignored.includes(`${p}/`) }).toEqual({
+          p,
+          ignored: false,
+        });
+      }
     }
-    // Local settings and credentials never reach a builder.
-    for (const p of ['.env', 'dl.cfg', '.aws', 'node_modules', '.sparkify']) expect(ignored).toContain(p);
+    // Local settings, credentials and a host build never reach a builder.
+    for (const p of ['.env', 'dl.cfg', '.aws', 'node_modules', '.sparkify', 'dist'])
+      expect(ignored).toContain(p);
   });
 
-  test('copies every top-level directory the worker and the CLI reach', () => {
-    const copied = new Set(copiedPaths());
-    const reached = reachableTopLevelDirs(['worker/main.ts', 'client/main.ts', 'client/bin.js']).filter(
+  test('builds and copies every top-level directory the worker and the CLI reach', () => {
+    const reached = reachableTopLevelDirs(['worker/main.ts', 'client/main.ts', 'client/bin.ts']).filter(
       (d) => !(d in DEV_ONLY),
     );
     // Sanity: the scan follows imports and __dirname-relative paths alike.
     expect(reached).toEqual(expect.arrayContaining(['worker', 'activities', 'workflows', 'config', 'spark']));
-    expect(reached.filter((d) => !copied.has(d))).toEqual([]);
+    // The build stage has their sources; the build compiles them (tsconfig.build.json) or copies
+    // what the code reads beside itself (scripts/build.ts DATA_FILES) into dist/ with the same
+    // layout; the image copies each dist/<dir>.
+    const context = new Set(contextPaths(stage('build').instructions));
+    const built = new Set([...BUILD_CONFIG.include, ...DATA_FILES.map((d) => d.from.split('/')[0]!)]);
+    const image = new Set(fromBuild());
+    expect(reached.filter((d) => !context.has(d))).toEqual([]);
+    expect(reached.filter((d) => !built.has(d))).toEqual([]);
+    expect(reached.filter((d) => !image.has(`dist/${d}`))).toEqual([]);
+    // The build reads only what its stage has.
+    for (const d of [...BUILD_CONFIG.include, ...DATA_FILES.map((x) => x.from.split('/')[0]!)])
+      expect({ d, inBuildStage: context.has(d) }).toEqual({ d, inBuildStage: true });
+    expect(BUILD_CONFIG.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });
+    // The dev harness is compiled (the CLI's `dev` runs it in a clone) but stays out of the image.
+    expect(image.has('dist/dev')).toBe(false);
   });
 });
 
@@ -502,8 +524,13 @@ function reachableTopLevelDirs(entries: string[]): string[] {
     const top = topLevel(file);
     if (top) dirs.add(top);
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/['"](\.\.?\/[^'"\s]*)['"]/g)) {
-      const target = path.resolve(path.dirname(file), m[1]!);
+    const literals = [
+      ...[...text.matchAll(/['"](\.\.?\/[^'"\s]*)['"]/g)].map((m) => m[1]!),
+      // resolve(__dirname, 'reports'): a path beside the file.
+      ...[...text.matchAll(/__dirname,\s*['"]([^.'"\s][^'"\s]*)['"]/g)].map((m) => `./${m[1]!}`),
+    ];
+    for (const literal of literals) {
+      const target = path.resolve(path.dirname(file), literal);
       const asFile = resolveFile(target);
       if (asFile && /\.(ts|js)$/.test(asFile)) queue.push(asFile);
       else if (existsSync(target)) {

@@ -1,11 +1,13 @@
 import { loadConfig } from '../config/config';
+import { prebuiltWorkflowBundle } from './bundle';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const worker = await createWorker({ config });
+  const bundle = prebuiltWorkflowBundle();
+  const worker = await createWorker({ config, ...(bundle ? { workflowBundle: bundle } : {}) });
   console.log(
-    `sparkify worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace})`,
+    `sparkify worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace}); workflows ${bundle ? `from the prebuilt bundle ${bundle.codePath}` : 'bundled from the sources at start'}`,
   );
   await worker.run();
 }

@@ -3,11 +3,15 @@ import type { Config } from '../config/config';
 import { createActivities, type ActivityDeps } from '../activities';
 import { connectTemporal } from '../client/temporal';
 import type { SparkifyActivities } from '../workflows/types';
+import { prebuiltWorkflowBundle } from './bundle';
 
 export interface StartWorkerOptions {
   config: Config;
   connection?: NativeConnection;
-  /** A prebuilt workflow bundle (tests build one and share it); else workflows/ is bundled. */
+  /**
+   * A prebuilt workflow bundle (tests build one and share it). Default: the one `npm run build`
+   * wrote beside the compiled code, else workflows/ bundled at start (running from the sources).
+   */
   workflowBundle?: WorkerOptions['workflowBundle'];
   activityDeps?: Partial<ActivityDeps>;
   /** Replaces the real activities (tests script them). */
@@ -21,13 +25,12 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
   const { config } = opts;
   const connection =
     opts.connection ?? (await connectTemporal(config, (options) => NativeConnection.connect(options)));
+  const workflowBundle = opts.workflowBundle ?? prebuiltWorkflowBundle();
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(opts.workflowBundle
-      ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: opts.activities ?? createActivities(config, opts.activityDeps),
     // Step activities mostly wait on EMR; the bound protects EMR's API quota, not this process.
     maxConcurrentActivityTaskExecutions: Math.max(

@@ -7,8 +7,8 @@ import path from 'node:path';
  * A class-data-sharing archive for the drivers the local EMR starts: the JVM maps the classes a
  * Spark job loads (about ten thousand) from one file instead of loading and verifying each, which
  * takes about two seconds off every step's start on this kind of machine — most of a small daily
- * run. The first step dumps the archive as it exits; later steps map it. It is keyed by the JVM
- * and the Spark jars, so a new Java or pyspark gets a new archive rather than a rejected one (a
+ * run. The first step dumps the archive as it exits; later steps map it. It is keyed by the JVM,
+ * the Spark jars and the cluster's extra classpath, so a new Java or pyspark gets a new archive rather than a rejected one (a
  * JVM that cannot use an archive runs without it anyway).
  */
 export class ClassDataArchive {
@@ -19,8 +19,9 @@ export class ClassDataArchive {
     stateDir: string,
     sparkSubmit: string,
     private readonly enabled = true,
+    classPath: readonly string[] = [],
   ) {
-    this.file = path.join(stateDir, 'cds', `spark-${archiveKey(sparkSubmit)}.jsa`);
+    this.file = path.join(stateDir, 'cds', `spark-${archiveKey(sparkSubmit, classPath)}.jsa`);
   }
 
   /** JVM options for a step about to start; `stepId` names its dump when it makes one. */
@@ -43,8 +44,10 @@ export class ClassDataArchive {
   }
 }
 
-function archiveKey(sparkSubmit: string): string {
+/** The archive is valid only for the classpath it was dumped with: the cluster's extra jars count. */
+function archiveKey(sparkSubmit: string, classPath: readonly string[]): string {
   const hash = createHash('sha256');
+  if (classPath.length > 0) hash.update(`classpath:${classPath.join('\n')}\n`);
   // `java -version` answers on stderr.
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   hash.update(`${java.stdout ?? ''}${java.stderr ?? ''}`);

@@ -1,9 +1,20 @@
 import path from 'node:path';
 
-export interface CommandOptions {
+export interface CommandOptions extends ClusterSpark {
   sparkSubmit: string;
   master: string;
   allowedCommands: readonly string[];
+}
+
+/**
+ * What the cluster itself gives every Spark step, as EMR does with what it installs on its nodes
+ * and keeps in spark-defaults.conf: a step never names these, and its own options override them.
+ */
+export interface ClusterSpark {
+  /** Jars on the drivers' (and executors') classpath, e.g. the S3A connector (./s3a.ts). */
+  classPath?: readonly string[];
+  /** Spark settings, e.g. `spark.hadoop.fs.s3a.endpoint`. */
+  sparkDefaults?: Readonly<Record<string, string>>;
 }
 
 /** Extra JVM options for one step's driver (e.g. its class-data-sharing archive). */
@@ -42,13 +53,18 @@ export function translateStep(
     return { ok: false, reason: `${UNSUPPORTED}; got command ${first}` };
   }
   if (first !== 'spark-submit') return { ok: true, command: first, args: rest };
-  return { ok: true, command: opts.sparkSubmit, args: translateSparkSubmitArgs(rest, opts.master, jvm) };
+  return {
+    ok: true,
+    command: opts.sparkSubmit,
+    args: translateSparkSubmitArgs(rest, opts.master, jvm, opts),
+  };
 }
 
 export function translateSparkSubmitArgs(
   args: readonly string[],
   master: string,
   jvm: StepJvm = {},
+  cluster: ClusterSpark = {},
 ): string[] {
   const options: string[] = [];
   let hasMaster = false;
@@ -66,7 +82,32 @@ export function translateSparkSubmitArgs(
     options.push(arg);
     if (takesValue && value !== undefined) options.push(value);
   }
-  return [...(hasMaster ? [] : ['--master', master]), ...localConf(jvm), ...options, ...args.slice(i)];
+  return [
+    ...(hasMaster ? [] : ['--master', master]),
+    ...localConf(jvm),
+    ...clusterConf(cluster),
+    ...options,
+    ...args.slice(i),
+  ];
+}
+
+/** The cluster's own settings, before the step's options (which win, as on EMR). */
+export function clusterConf(cluster: ClusterSpark): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(cluster.sparkDefaults ?? {}).sort()) {
+    out.push('--conf', `${key}=${cluster.sparkDefaults![key]}`);
+  }
+  if (cluster.classPath && cluster.classPath.length > 0) {
+    if (cluster.classPath.some((j) => j.includes(path.delimiter))) {
+      throw new Error(`a classpath entry must not contain ${JSON.stringify(path.delimiter)}`);
+    }
+    // The launcher puts spark.driver.extraClassPath on the driver JVM's own classpath in client
+    // mode: there Hadoop finds S3AFileSystem as EMR's drivers find EMRFS. (Executors run in the
+    // driver's JVM on local[N]; the setting is for any other master.)
+    const cp = cluster.classPath.join(path.delimiter);
+    out.push('--conf', `spark.driver.extraClassPath=${cp}`, '--conf', `spark.executor.extraClassPath=${cp}`);
+  }
+  return out;
 }
 
 /**

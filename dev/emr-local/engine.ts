@@ -87,7 +87,12 @@ export class StepEngine {
     this.stateFile = path.join(cfg.stateDir, 'state.json');
     fs.mkdirSync(cfg.stateDir, { recursive: true });
     this.state = this.load();
-    this.classData = new ClassDataArchive(cfg.stateDir, cfg.sparkSubmit, cfg.classDataSharing ?? true);
+    this.classData = new ClassDataArchive(
+      cfg.stateDir,
+      cfg.sparkSubmit,
+      cfg.classDataSharing ?? true,
+      cfg.classPath ?? [],
+    );
   }
 
   get clusterCreatedAt(): number {

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 
+import { s3aSupport } from './s3a';
 import { startLocalEmr } from './server';
 
 function integer(min: number, max: number) {
@@ -25,10 +26,24 @@ const program = new Command()
   .option('--python <path>', 'PYSPARK_PYTHON for steps (default: <repo>/.venv/bin/python)')
   .option('--master <master>', 'Spark master when a step names none', 'local[2]')
   .option('--allow <command...>', 'commands command-runner.jar may run besides spark-submit')
+  .option('--s3a', 'give Spark steps the S3A connector (scripts/setup-s3a), for s3:// and s3a:// paths')
+  .option(
+    '--s3-endpoint <url>',
+    'an S3-compatible endpoint for the steps (path-style; implies --s3a); credentials: the default chain',
+  )
   .option('--leave-steps-running', 'on exit, leave running steps for the next server to re-attach')
   .option('-v, --verbose', 'log each request to stderr')
   .action(async (o: Record<string, unknown>) => {
+    const sparkSubmit = o.sparkSubmit as string | undefined;
+    const s3 =
+      o.s3a || o.s3Endpoint
+        ? s3aSupport({
+            ...(o.s3Endpoint ? { endpoint: o.s3Endpoint as string } : {}),
+            ...(sparkSubmit ? { sparkSubmit } : {}),
+          })
+        : {};
     const emr = await startLocalEmr({
+      ...s3,
       host: o.host as string,
       port: o.port as number,
       stateDir: o.stateDir as string,

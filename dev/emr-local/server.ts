@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { REPO_ROOT } from '../repo';
 import { StepEngine, type StepRecord } from './engine';
 import {
   EmrError,
@@ -18,7 +19,6 @@ import {
   type Request,
 } from './protocol';
 
-const REPO_ROOT = path.resolve(__dirname, '../..');
 const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_11 = 'application/x-amz-json-1.1';
 /**
@@ -67,6 +67,13 @@ export interface LocalEmrOptions {
    * warehouse load): how a secret reaches a step without being one of its arguments.
    */
   stepEnv?: Record<string, string>;
+  /**
+   * Jars the cluster puts on every Spark driver's classpath, as EMR installs its connectors on its
+   * nodes: e.g. the S3A connector (`...s3aSupport()` from ./s3a gives this and sparkDefaults).
+   */
+  classPath?: string[];
+  /** Spark settings of every spark-submit step (the cluster's spark-defaults); a step's own --conf wins. */
+  sparkDefaults?: Record<string, string>;
 }
 
 export interface LocalEmr {
@@ -106,6 +113,8 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
       pollIntervalMs: opts.pollIntervalMs ?? 200,
       classDataSharing: opts.classDataSharing ?? true,
       stepEnv: opts.stepEnv ?? {},
+      classPath: opts.classPath ?? [],
+      sparkDefaults: opts.sparkDefaults ?? {},
     });
   } catch (err) {
     releaseLock();

@@ -42,10 +42,16 @@ def check_report(report: dict) -> dict:
 def spark():
     from pg import jdbc_jar
     from pyspark.sql import SparkSession
+    from s3a import s3a_jars
 
     # The warehouse tests load PostgreSQL through its JDBC driver, as spark-submit --jars does.
     jar = jdbc_jar()
     builder = SparkSession.builder.config("spark.jars", str(jar)) if jar else SparkSession.builder
+    # The S3A tests read and write s3a:// with the connector on the driver's classpath, where the
+    # local EMR puts it (test_s3a.py).
+    s3a = s3a_jars()
+    if s3a:
+        builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(map(str, s3a)))
     s = (
         builder.master("local[2]")
         .appName("sparkify-tests")

@@ -1,21 +1,31 @@
 """Prints, as JSON, each table's row count and a digest of its sorted rows, read back with Spark.
 
-Tests use it to compare two lakes (an interrupted run against an uninterrupted one) and to
-check counts against what the generator says it wrote.
+Tests use it to compare two lakes (an interrupted run against an uninterrupted one, a lake on S3
+against one in a folder) and to check counts against what the generator says it wrote.
+
+    lake_digest.py LAKE [--conf KEY=VALUE ...]
+
+`--conf` settings go to the session, e.g. the S3A connector on the driver's classpath and its
+endpoint for an `s3a://` lake, as the local EMR gives its steps (dev/emr-local/s3a.ts); AWS
+credentials come from the environment (the default chain), never from an argument.
 """
 
+import argparse
 import hashlib
 import json
-import sys
 
 from pyspark.sql import SparkSession
 
 TABLES = ["songs", "artists", "users", "time", "songplays"]
 
 
-def main(lake: str) -> None:
+def main(lake: str, conf: list[str]) -> None:
+    builder = SparkSession.builder
+    for setting in conf:
+        key, _, value = setting.partition("=")
+        builder = builder.config(key, value)
     spark = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("lake-digest")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
@@ -42,4 +52,8 @@ def main(lake: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("lake")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    main(args.lake, args.conf)
