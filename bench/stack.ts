@@ -2,7 +2,7 @@
  * The embedded stack as the benchmarks drive it: a Temporal dev server, the local EMR, and workers
  * in processes of their own (as in production, so their CPU and memory are theirs), one per lake.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -47,8 +47,18 @@ export async function freePort(): Promise<number> {
 
 export async function startBenchStack(
   root: string,
-  opts: { sparkSubmit?: string; stepConcurrency?: number; pollMs?: number },
+  opts: {
+    sparkSubmit?: string;
+    stepConcurrency?: number;
+    pollMs?: number;
+    /** Run the compiled worker (`npm run build`: dist/, prebuilt workflow bundle), as the image does. */
+    compiled?: boolean;
+  },
 ): Promise<BenchStack> {
+  if (opts.compiled) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  const workerArgs = opts.compiled
+    ? [path.join(REPO_ROOT, 'dist', 'worker', 'main.js')]
+    : ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'worker/main.ts')];
   const temporal: DevServer = await startTemporalDevServer({
     dbFile: path.join(root, 'temporal.db'),
     port: await freePort(),
@@ -86,15 +96,11 @@ export async function startBenchStack(
           ...extra,
         };
         const logFd = openSync(path.join(root, `worker-${name}.log`), 'a');
-        const worker = spawn(
-          process.execPath,
-          ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'worker/main.ts')],
-          {
-            env: { ...process.env, ...env },
-            // The worker's log would drown the bench's progress; it is kept beside the lake.
-            stdio: ['ignore', logFd, logFd],
-          },
-        );
+        const worker = spawn(process.execPath, workerArgs, {
+          env: { ...process.env, ...env },
+          // The worker's log would drown the bench's progress; it is kept beside the lake.
+          stdio: ['ignore', logFd, logFd],
+        });
         closeSync(logFd);
         workers.push(worker);
         const config = loadConfig({ env });
