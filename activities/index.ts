@@ -6,7 +6,8 @@ import { ASSET_KEY_PATTERN, DayRangeSchema, daysIn, graph } from '../assets';
 import type { Config } from '../config/config';
 import { inputsOfPartition } from '../lake/fingerprints';
 import { matchesFilter, upstreamVersions, versionFromManifest } from '../lake/freshness';
-import { partitionsOf, writeRun, UNPARTITIONED } from '../lake/manifests';
+import { partitionsOf, writeRun, UNPARTITIONED, type RunRecord } from '../lake/manifests';
+import { indexRuns, type RecordedRun } from '../lake/partition-index';
 import { contiguousRanges, planBackfill } from '../lake/plan';
 import { parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
@@ -151,6 +152,12 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     },
   });
 
+  /** A manifest write, remembered for the partition index (updated once per asset-year, after). */
+  const recordRun = async (recorded: RecordedRun[], asset: string, partition: string, run: RunRecord) => {
+    await writeRun(lake, asset, partition, run);
+    recorded.push({ asset, partition, run });
+  };
+
   const reportKey = (input: { stepKey: string; range: { start: string; end: string } }, runTag: string) =>
     `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(runTag)}.json`;
 
@@ -250,6 +257,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
       const at = deps.now().toISOString();
       const warnings = report.warnings.map((w) => `${w.name}: ${w.message ?? `${w.failing_count} failing`}`);
       const results: AssetResult[] = [];
+      const recorded: RecordedRun[] = [];
       for (const asset of input.assets) {
         const assetReport = report.assets[asset];
         if (!assetReport) throw new Error(`job report ${input.outcome.reportUri} has no entry for ${asset}`);
@@ -257,7 +265,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         const mine = warnings.filter((_, i) => report.warnings[i]!.asset === asset);
         for (const partition of partitionsOf(spec.partitioning, input.range)) {
           const daily = partition !== UNPARTITIONED;
-          await writeRun(lake, asset, partition, {
+          await recordRun(recorded, asset, partition, {
             status: 'materialized',
             at,
             workflowId: input.workflowId,
@@ -292,14 +300,16 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           ...(mine.length > 0 ? { warnings: mine } : {}),
         });
       }
+      await indexRuns(lake, recorded);
       return results;
     },
 
     async recordFailure(input: RecordFailureInput): Promise<void> {
       const at = deps.now().toISOString();
+      const recorded: RecordedRun[] = [];
       for (const asset of input.assets) {
         for (const partition of partitionsOf(graph.specs.get(asset)!.partitioning, input.range)) {
-          await writeRun(lake, asset, partition, {
+          await recordRun(recorded, asset, partition, {
             status: 'failed',
             at,
             workflowId: input.workflowId,
@@ -314,6 +324,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           });
         }
       }
+      await indexRuns(lake, recorded);
     },
 
     async requestLease(input) {

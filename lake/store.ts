@@ -289,7 +289,12 @@ class LocalLake implements Lake {
           if (key.startsWith(prefix) || prefix.startsWith(`${key}/`))
             await walk(path.join(dir, ent.name), key);
         } else if (ent.isFile() && key.startsWith(prefix)) {
-          out.push(await this.describe(path.join(dir, ent.name), key));
+          // Deleted since readdir: not listed, as S3 would not list it (not an error).
+          const described = await this.describe(path.join(dir, ent.name), key).catch((err: unknown) => {
+            if (isMissing(err)) return null;
+            throw err;
+          });
+          if (described) out.push(described);
         }
       }
     };
