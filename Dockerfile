@@ -35,6 +35,7 @@ COPY activities/ ./activities/
 COPY lake/ ./lake/
 COPY worker/ ./worker/
 COPY client/ ./client/
+COPY ui/ ./ui/
 COPY spark/ ./spark/
 # Root owns the files and the worker cannot change them: the code it uploads to EMR is exactly
 # the code in the image.

@@ -19,6 +19,7 @@ import { backfillProgressQuery } from '../workflows';
 import { renderBackfill, renderPlan, startBackfill, watchBackfill } from './backfill';
 import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
+import { registerUiCommands } from '../ui/commands';
 
 const program = new Command()
   .name('sparkify')
@@ -157,11 +158,11 @@ program
 program
   .command('dev')
   .description(
-    'the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all',
+    'the embedded stack: Temporal dev server (Web UI), local EMR, a worker and the page; Ctrl-C stops it all',
   )
   .action(async () => {
     const { devDefaults, startDevStack } = await devHarness();
-    const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l) });
+    const stack = await startDevStack(devDefaults(config()), { log: (l) => console.log(l), page: true });
     console.log('ready; press Ctrl-C to stop');
     await new Promise<void>((res) => {
       process.once('SIGINT', res);
@@ -309,6 +310,8 @@ backfillCommand
     await client.workflow.getHandle(workflowId).cancel();
     console.log(`cancellation requested for ${workflowId}`);
   });
+
+registerUiCommands(program, config);
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { monthRange } from '../assets';
 import type { Config } from '../config/config';
@@ -19,6 +20,25 @@ export interface DemoOptions {
   json: boolean;
 }
 
+/** A storage root as a local folder, or null for S3. */
+function localFolder(uri: string): string | null {
+  if (/^s3a?:\/\//.test(uri)) return null;
+  return resolve(uri.startsWith('file:') ? fileURLToPath(uri) : uri);
+}
+
+/**
+ * Where the demo keeps its data: the configured storage roots (by default .sparkify/raw, lake,
+ * code), so `status`, `ui` and `dev` afterwards show what it built without flags. Only when a
+ * root is not a local folder (S3: the demo generates files locally) does it use its own folders
+ * under .sparkify/demo — and then says how to look at them.
+ */
+export function demoStorage(base: Config): { raw: string; lake: string; code: string; own: boolean } {
+  const [raw, lake, code] = [base.storage.raw, base.storage.lake, base.storage.code].map(localFolder);
+  if (raw && lake && code) return { raw, lake, code, own: false };
+  const demoDir = resolve(base.dev.stateDir, 'demo');
+  return { raw: join(demoDir, 'raw'), lake: join(demoDir, 'lake'), code: join(demoDir, 'code'), own: true };
+}
+
 /**
  * On a fresh machine: generate a month of data, run the whole graph through Temporal and the
  * local EMR with real Spark, and show the rows per asset and where to look.
@@ -27,9 +47,12 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
   const say = (line: string) => {
     if (!opts.json) console.log(line);
   };
-  const demoDir = resolve(base.dev.stateDir, 'demo');
-  const raw = join(demoDir, 'raw');
-  if (!existsSync(join(raw, '_generator.json'))) {
+  const storage = demoStorage(base);
+  const raw = storage.raw;
+  if (storage.own) say(`the configured storage is not a local folder; the demo uses ${resolve(raw, '..')}`);
+  if (!existsSync(join(raw, '_generator.json')) && existsSync(join(raw, 'log_data'))) {
+    say(`using the raw data already in ${raw}`);
+  } else if (!existsSync(join(raw, '_generator.json'))) {
     say(`generating a month of Sparkify data into ${raw} ...`);
     await generate({
       out: raw,
@@ -41,12 +64,9 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
       eventsPerDay: 3000,
     });
   }
-  const config = devDefaults({
-    ...base,
-    storage: { raw, lake: join(demoDir, 'lake'), code: join(demoDir, 'code') },
-  });
-  say('starting the embedded stack (Temporal dev server, local EMR, worker) ...');
-  const stack = await startDevStack(config, { log: say });
+  const config = devDefaults({ ...base, storage: { raw, lake: storage.lake, code: storage.code } });
+  say('starting the embedded stack (Temporal dev server, local EMR, worker, page) ...');
+  const stack = await startDevStack(config, { log: say, page: true });
   try {
     const client = await connectClient(stack.config);
     const range = monthRange(DEMO_MONTH);
@@ -61,6 +81,7 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
       for (const a of result.assets) rows.push([a.asset, formatRows(a.rows)]);
       console.log(rows.toString());
       console.log(`\nWhere to look:`);
+      if (stack.pageUrl) console.log(`  Sparkify page     ${stack.pageUrl}`);
       if (stack.uiUrl) {
         console.log(
           `  Temporal Web UI   ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${handle.workflowId}`,
@@ -69,12 +90,12 @@ export async function runDemo(base: Config, opts: DemoOptions): Promise<boolean>
       console.log(`  lake (Parquet)    ${config.storage.lake}`);
       console.log(`  raw input         ${raw}`);
       console.log(`  step logs         ${resolve(config.dev.stateDir, 'emr', 'logs')}`);
-      console.log(
-        `  status grid       npm run sparkify -- status --month ${DEMO_MONTH} --lake ${config.storage.lake}`,
-      );
+      // The default roots: plain `status` reads this lake.
+      const where = storage.own ? ` --lake ${config.storage.lake} --raw ${raw}` : '';
+      console.log(`  status grid       npm run sparkify -- status --month ${DEMO_MONTH}${where}`);
     }
     if (opts.stay) {
-      say('\nThe stack stays up for the Web UI; press Ctrl-C to stop it.');
+      say('\nThe stack stays up for the page and the Web UI; press Ctrl-C to stop it.');
       await new Promise<void>((res) => {
         process.once('SIGINT', res);
         process.once('SIGTERM', res);

@@ -6,6 +6,7 @@ import type { Config } from '../config/config';
 import { startLocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer } from './temporal-server';
+import { startUiServer, type UiServer } from '../ui/server';
 
 /**
  * The in-process worker logs to a file: the terminal belongs to the run's progress table.
@@ -28,6 +29,8 @@ function logWorkerTo(file: string): void {
 export interface DevStack {
   config: Config;
   uiUrl: string | null;
+  /** The Sparkify page (`sparkify ui`), when asked for and its port was free. */
+  pageUrl: string | null;
   emrEndpoint: string;
   stop(): Promise<void>;
 }
@@ -39,7 +42,7 @@ export interface DevStack {
  */
 export async function startDevStack(
   base: Config,
-  opts: { log?: (line: string) => void; ui?: boolean } = {},
+  opts: { log?: (line: string) => void; ui?: boolean; page?: boolean } = {},
 ): Promise<DevStack> {
   const log = opts.log ?? (() => undefined);
   const stateDir = resolve(base.dev.stateDir);
@@ -73,11 +76,14 @@ export async function startDevStack(
     worker = await createWorker({ config });
     running = worker.run();
     log(`worker on task queue ${config.temporal.taskQueue} (log: ${join(stateDir, 'worker.log')})`);
+    const page = opts.page ? await startPage(config, temporal.uiUrl, log) : null;
     return {
       config,
       uiUrl: temporal.uiUrl,
+      pageUrl: page?.url ?? null,
       emrEndpoint: emr.endpoint,
       async stop() {
+        await page?.close();
         worker!.shutdown();
         await running!.catch(() => undefined);
         await emr!.close({ killSteps: true });
@@ -92,6 +98,30 @@ export async function startDevStack(
     await emr?.close({ killSteps: true });
     await temporal.stop();
     throw err;
+  }
+}
+
+/** The page, on the configured port; a stack without it (port taken) still runs. */
+async function startPage(
+  config: Config,
+  webUrl: string | null,
+  log: (line: string) => void,
+): Promise<UiServer | null> {
+  try {
+    const page = await startUiServer({
+      config: {
+        ...config,
+        ui: { ...config.ui, temporalWebUrl: config.ui.temporalWebUrl ?? webUrl ?? undefined },
+      },
+      log,
+    });
+    log(`Sparkify page on ${page.url}`);
+    return page;
+  } catch (err) {
+    log(
+      `the Sparkify page did not start (${err instanceof Error ? err.message : String(err)}); \`sparkify ui\` starts it alone`,
+    );
+    return null;
   }
 }
 
