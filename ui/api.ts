@@ -54,6 +54,13 @@ const AssetKey = z
   .string()
   .refine((k) => graph.specs.has(k), { message: `unknown asset; known: ${graph.order.join(', ')}` });
 
+/**
+ * zod runs an object's refinements even when a field failed its own check, so a refinement that
+ * walks months must first know both are real months (monthsBetween('2018-13', …) never ends).
+ */
+const realMonths = (...ms: (string | undefined)[]): boolean =>
+  ms.every((m) => m !== undefined && MonthSchema.safeParse(m).success);
+
 const MonthRangeQuery = z
   .object({ from: MonthSchema.optional(), to: MonthSchema.optional() })
   .strict()
@@ -61,10 +68,13 @@ const MonthRangeQuery = z
     message: 'give both from and to, or neither',
   })
   .refine((q) => !q.from || !q.to || q.from <= q.to, { message: 'to must not be before from', path: ['to'] })
-  .refine((q) => !q.from || !q.to || monthsBetween(q.from, q.to).length <= MAX_MONTHS, {
-    message: `at most ${MAX_MONTHS} months at once`,
-    path: ['to'],
-  });
+  .refine(
+    (q) => !realMonths(q.from, q.to) || q.from! > q.to! || monthsBetween(q.from!, q.to!).length <= MAX_MONTHS,
+    {
+      message: `at most ${MAX_MONTHS} months at once`,
+      path: ['to'],
+    },
+  );
 
 const PartitionParams = z
   .object({ asset: AssetKey, partition: z.string() })

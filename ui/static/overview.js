@@ -23,7 +23,7 @@ function summary(a) {
     .filter((s) => a.counts[s] > 0)
     .map((s) => `${a.counts[s]} ${s}`);
   if (a.partitioning === 'daily') parts.unshift(`${a.counts.materialized}/${a.partitions} days`);
-  return parts.join(', ') || a.state;
+  return parts.length ? `${a.state} · ${parts.join(', ')}` : a.state;
 }
 
 function drawGraph(target, assets, edges) {
@@ -94,7 +94,7 @@ function drawGraph(target, assets, edges) {
         { x: NODE.w - 12, y: 22, 'text-anchor': 'end' },
         a.partitioning === 'daily' ? 'daily' : 'whole table',
       ),
-      svg('text', { x: 12, y: 42, class: `state` }, `${a.state} · ${summary(a)}`),
+      svg('text', { x: 12, y: 42, class: `state` }, summary(a)),
       svg('text', { x: 12, y: 60 }, last),
       svg('text', { x: 12, y: 78 }, `${rows}${a.counts.stale > 0 ? ` · ${a.counts.stale} stale` : ''}`),
     );
