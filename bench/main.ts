@@ -2,7 +2,7 @@
  * `npm run bench`: the speed and memory figures, each printed beside a baseline measured in the
  * same run on the same machine (never as thresholds in tests, which would flake on a busy host).
  *
- *   npm run bench -- [--only spark|generator|poller] [--json] [--days 14] [--events-per-day 5000] ...
+ *   npm run bench -- [--only spark|generator|poller|ui] [--json] [--days 14] [--events-per-day 5000] ...
  */
 import os from 'node:os';
 import { Command, Option } from 'commander';
@@ -11,8 +11,9 @@ import { generatorBench } from './generator';
 import { BenchResult, Scratch, killRunning, printResult } from './lib';
 import { pollerBench } from './poller';
 import { MONOLITH_DEFAULT, sparkBench } from './spark';
+import { uiBench } from './ui';
 
-const BENCHES = ['spark', 'generator', 'poller'] as const;
+const BENCHES = ['spark', 'generator', 'poller', 'ui'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const int = (flag: string, min: number) =>
@@ -38,6 +39,7 @@ const OptionsSchema = z.object({
   genDays: int('--gen-days', 1),
   genEventsPerDay: int('--gen-events-per-day', 1),
   stepSeconds: z.coerce.number().positive('--step-seconds must be positive'),
+  uiYears: int('--ui-years', 1),
 });
 
 async function main(argv: string[]): Promise<number> {
@@ -61,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--gen-days <n>', 'generator: days', '3')
     .option('--gen-events-per-day <n>', 'generator: events per day', '100000')
     .option('--step-seconds <s>', 'poller: how long the EMR step runs', '20')
+    .option('--ui-years <n>', 'ui: years of daily partitions in the generated lake', '17')
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
   const parsed = OptionsSchema.safeParse(program.opts());
@@ -92,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       if (name === 'spark') res = await sparkBench(o, scratch, log);
       else if (name === 'generator')
         res = await generatorBench({ ...o, days: o.genDays, eventsPerDay: o.genEventsPerDay }, scratch, log);
+      else if (name === 'ui') res = await uiBench(o, scratch, log);
       else res = await pollerBench(o, scratch, log);
       // A shared machine makes absolute figures drift; the load says how much to trust them.
       res.notes.push(

@@ -386,3 +386,26 @@ export async function rebuildIndex(
 export async function indexBuilt(lake: Lake): Promise<boolean> {
   return lake.exists(INDEX_MARKER);
 }
+
+/**
+ * What the index replaces: every manifest of each asset listed and read, for each view. Kept as
+ * the bench's baseline (`npm run bench -- --only ui`), with the same interface as IndexReader.
+ */
+export class ManifestScan {
+  constructor(private readonly lake: Lake) {}
+
+  async read(
+    assets: readonly string[],
+    wantScope: (scope: string) => boolean = () => true,
+  ): Promise<Map<string, AssetIndex>> {
+    const out = new Map<string, AssetIndex>();
+    for (const asset of assets) {
+      const entries: AssetIndex = new Map();
+      for (const [partition, manifest] of await readManifests(this.lake, asset)) {
+        if (wantScope(scopeOf(partition))) entries.set(partition, entryOf(manifest));
+      }
+      out.set(asset, entries);
+    }
+    return out;
+  }
+}

@@ -4,13 +4,23 @@ import type { Lake } from '../lake/store';
 
 /**
  * The raw inputs' fingerprints the page's staleness needs, from listings (one per month of
- * log_data, one of song_data), kept for `ttlMs`: a view of ten years would otherwise list 120
- * months of raw data each time it is drawn. A raw input that changes shows as stale at most
- * `ttlMs` later; the page says when the inputs were checked.
+ * log_data, one of song_data). A view of ten years would otherwise list 120 months of raw data
+ * each time it is drawn, so listings are kept and, once older than `ttlMs`, refreshed in the
+ * background while views go on using the last one (stale-while-revalidate): a view waits for a
+ * listing only when it has none at all. So a changed raw input shows as stale on the page at most
+ * `ttlMs` plus one listing later; the page says when the inputs it used were listed.
  */
+
+interface Entry<T> {
+  /** When the value in hand was listed. */
+  at: number;
+  value: Promise<T>;
+  refreshing: boolean;
+}
+
 export class InputFingerprintCache {
-  private readonly months = new Map<string, { at: number; value: Promise<Record<string, string>> }>();
-  private songData?: { at: number; value: Promise<string> };
+  private readonly months = new Map<string, Entry<Record<string, string>>>();
+  private readonly songData = new Map<string, Entry<string>>();
 
   constructor(
     private readonly raw: Lake,
@@ -24,42 +34,44 @@ export class InputFingerprintCache {
   ): Promise<{ inputs: InputFingerprints; checkedAt: string | null }> {
     const needs = new Set(specs.flatMap((s) => s.inputs));
     const inputs: InputFingerprints = {};
-    let oldest = Infinity;
+    const used: Entry<unknown>[] = [];
     if (needs.has('song_data')) {
-      const entry = this.fresh(this.songData) ?? { at: this.now(), value: songDataFingerprint(this.raw) };
-      this.songData = entry;
-      oldest = Math.min(oldest, entry.at);
-      inputs.song_data = await this.settle(entry.value, () => (this.songData = undefined));
+      const entry = this.entry(this.songData, 'all', () => songDataFingerprint(this.raw));
+      used.push(entry);
+      inputs.song_data = await entry.value;
     }
     if (needs.has('log_data') && days.length > 0) {
       const months = [...new Set(days.map((d) => d.slice(0, 7)))];
       const perMonth = await Promise.all(
         months.map((m) => {
-          const entry = this.fresh(this.months.get(m)) ?? {
-            at: this.now(),
-            value: logDayFingerprints(this.raw, daysIn(monthRange(m))),
-          };
-          this.months.set(m, entry);
-          oldest = Math.min(oldest, entry.at);
-          return this.settle(entry.value, () => this.months.delete(m));
+          const entry = this.entry(this.months, m, () => logDayFingerprints(this.raw, daysIn(monthRange(m))));
+          used.push(entry);
+          return entry.value;
         }),
       );
       inputs.log_data = Object.assign({}, ...perMonth) as Record<string, string>;
     }
+    const oldest = Math.min(...used.map((e) => e.at));
     return { inputs, checkedAt: Number.isFinite(oldest) ? new Date(oldest).toISOString() : null };
   }
 
-  private fresh<T extends { at: number }>(entry: T | undefined): T | undefined {
-    return entry && this.now() - entry.at < this.ttlMs ? entry : undefined;
-  }
-
-  /** A failed listing is not kept: the next view tries again. */
-  private async settle<T>(value: Promise<T>, forget: () => void): Promise<T> {
-    try {
-      return await value;
-    } catch (err) {
-      forget();
-      throw err;
+  private entry<T>(map: Map<string, Entry<T>>, key: string, list: () => Promise<T>): Entry<T> {
+    const found = map.get(key);
+    if (!found) {
+      const entry: Entry<T> = { at: this.now(), value: list(), refreshing: false };
+      // A failed listing is not kept: the next view tries again.
+      entry.value.catch(() => map.get(key) === entry && map.delete(key));
+      map.set(key, entry);
+      return entry;
     }
+    if (this.now() - found.at >= this.ttlMs && !found.refreshing) {
+      found.refreshing = true;
+      const at = this.now();
+      list().then(
+        (value) => map.set(key, { at, value: Promise.resolve(value), refreshing: false }),
+        () => (found.refreshing = false),
+      );
+    }
+    return found;
   }
 }

@@ -14,7 +14,7 @@ import { createApi } from './api';
 import { checkBinding, guard, isLoopbackAddress } from './auth';
 import { InputFingerprintCache } from './inputs';
 import { runningMaterializations, TemporalAccess, TemporalLinks } from './temporal-runs';
-import type { ViewSources } from './views';
+import { overview, type ViewSources } from './views';
 
 /**
  * `sparkify ui`: the page and its JSON API on one HTTP server (Hono on Node's http). The page is
@@ -100,6 +100,9 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     running: async () => runningMaterializations(await temporal.get()),
     price: { instanceHourUsd: config.emr.instanceHourUsd, instanceCount: config.emr.instanceCount },
   };
+
+  // Warm the caches the first view needs (index generations, raw listings) while nobody waits.
+  void overview(sources).catch(() => undefined);
 
   const app = new Hono();
   app.use(
