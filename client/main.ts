@@ -133,7 +133,10 @@ program
       else if (opts.month) console.log(renderGrid(cells, opts.month));
       else
         console.log(
-          renderSummary(cells, days.length > 0 ? { start: days[0]!, end: addDays(days.at(-1)!, 1) } : null),
+          renderSummary(cells, days.length > 0 ? { start: days[0]!, end: addDays(days.at(-1)!, 1) } : null, {
+            lake: lake.uri,
+            everyDay: range === null,
+          }),
         );
     },
   );
