@@ -31,6 +31,7 @@ COPY client/ ./client/
 COPY config/ ./config/
 COPY warehouse/ ./warehouse/
 COPY spark/ ./spark/
+COPY ui/ ./ui/
 # Compiled with the rest (the CLI's `dev` and `demo` load it), but not copied into the image.
 COPY dev/ ./dev/
 RUN npm run build
@@ -65,6 +66,7 @@ COPY --from=build /app/dist/client ./dist/client
 COPY --from=build /app/dist/config ./dist/config
 COPY --from=build /app/dist/warehouse ./dist/warehouse
 COPY --from=build /app/dist/spark ./dist/spark
+COPY --from=build /app/dist/ui ./dist/ui
 # The PostgreSQL JDBC driver the warehouse load runs with, shipped to EMR with the code bundle
 # (warehouse/jdbc.json pins it; test/compose.test.ts checks this line against it).
 ADD --chmod=644 --checksum=sha256:73914527305a40cce504b0d3d90b23caf565136912d607ae8ae7c5895512332c \

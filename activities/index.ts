@@ -13,7 +13,8 @@ import {
 import type { Config } from '../config/config';
 import { inputsOfPartition } from '../lake/fingerprints';
 import { matchesFilter, upstreamPartition, upstreamVersions, versionFromManifest } from '../lake/freshness';
-import { partitionsOf, writeRun, UNPARTITIONED } from '../lake/manifests';
+import { partitionsOf, writeRun, UNPARTITIONED, type RunRecord } from '../lake/manifests';
+import { indexRuns, type RecordedRun } from '../lake/partition-index';
 import { planBackfill } from '../lake/plan';
 import { explainAsset, parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
@@ -169,6 +170,12 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     },
   });
 
+  /** A manifest write, remembered for the partition index (updated once per asset-year, after). */
+  const recordRun = async (recorded: RecordedRun[], asset: string, partition: string, run: RunRecord) => {
+    await writeRun(lake, asset, partition, run);
+    recorded.push({ asset, partition, run });
+  };
+
   const reportKey = (input: { stepKey: string; range: { start: string; end: string } }, runTag: string) =>
     `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${digest(runTag)}.json`;
 
@@ -300,6 +307,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         return out;
       };
       const results: AssetResult[] = [];
+      const recorded: RecordedRun[] = [];
       for (const asset of input.assets) {
         const assetReport = report.assets[asset];
         const spec = graph.specs.get(asset)!;
@@ -321,7 +329,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           const reason = `${explainAsset(report, asset)}${where}`;
           const stagingUri = report.staging ?? undefined;
           for (const partition of partitions) {
-            await writeRun(lake, asset, partition, {
+            await recordRun(recorded, asset, partition, {
               ...base,
               status: 'failed',
               reason,
@@ -346,7 +354,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           .map((w) => `${w.name}: ${w.message ?? `${w.failing_count} failing`}`);
         for (const partition of partitions) {
           const daily = partition !== UNPARTITIONED;
-          await writeRun(lake, asset, partition, {
+          await recordRun(recorded, asset, partition, {
             ...base,
             status: 'materialized',
             rows: daily ? (assetReport.rows_per_day?.[partition] ?? 0) : assetReport.rows,
@@ -372,14 +380,16 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           ...(mine.length > 0 ? { warnings: mine } : {}),
         });
       }
+      await indexRuns(lake, recorded);
       return results;
     },
 
     async recordFailure(input: RecordFailureInput): Promise<void> {
       const at = deps.now().toISOString();
+      const recorded: RecordedRun[] = [];
       for (const asset of input.assets) {
         for (const partition of partitionsOf(graph.specs.get(asset)!.partitioning, input.range)) {
-          await writeRun(lake, asset, partition, {
+          await recordRun(recorded, asset, partition, {
             status: 'failed',
             at,
             workflowId: input.workflowId,
@@ -394,6 +404,7 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
           });
         }
       }
+      await indexRuns(lake, recorded);
     },
 
     async requestLease(request) {

@@ -61,6 +61,10 @@ export function monthRange(month: string): DayRange {
 
 /** Months from `from` to `to`, both included. */
 export function monthsBetween(from: string, to: string): string[] {
+  // An invalid month (2018-13) would never reach `to` by nextMonth: refuse it rather than loop.
+  for (const m of [from, to]) {
+    if (!MonthSchema.safeParse(m).success) throw new RangeError(`${m}: expected a month as YYYY-MM`);
+  }
   const months: string[] = [];
   for (let m = from; m <= to; m = nextMonth(m)) months.push(m);
   return months;

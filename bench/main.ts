@@ -2,7 +2,7 @@
  * `npm run bench`: the speed and memory figures, each printed beside a baseline measured in the
  * same run on the same machine (never as thresholds in tests, which would flake on a busy host).
  *
- *   npm run bench -- [--only spark|generator|poller] [--json] [--days 14] [--events-per-day 5000] ...
+ *   npm run bench -- [--only daily|spark|orchestration|warehouse|ui|generator|poller] [--json] [--days 14] [--events-per-day 5000] ...
  */
 import os from 'node:os';
 import { Command, Option } from 'commander';
@@ -14,9 +14,10 @@ import { orchestrationBench } from './orchestration';
 import { pollerBench } from './poller';
 import { writeReport } from './report';
 import { MONOLITH_DEFAULT, sparkBench } from './spark';
+import { uiBench } from './ui';
 import { warehouseBench } from './warehouse';
 
-const BENCHES = ['daily', 'spark', 'orchestration', 'warehouse', 'generator', 'poller'] as const;
+const BENCHES = ['daily', 'spark', 'orchestration', 'warehouse', 'ui', 'generator', 'poller'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const int = (flag: string, min: number) =>
@@ -49,6 +50,7 @@ const OptionsSchema = z.object({
   backfillConcurrency: int('--backfill-concurrency', 1),
   songFiles: int('--song-files', 1),
   out: z.string().min(1),
+  uiYears: int('--ui-years', 1),
 });
 
 async function main(argv: string[]): Promise<number> {
@@ -78,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--backfill-days <n>', 'orchestration: days of the per-day backfill', '365')
     .option('--backfill-concurrency <n>', "orchestration: the backfill's concurrency", '10')
     .option('--song-files <n>', 'spark: song files of the songs-write comparison', '10000')
+    .option('--ui-years <n>', 'ui: years of daily partitions in the generated lake', '17')
     .option('--out <file>', 'where the report goes (a .json beside it)', 'docs/benchmarks.md')
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
@@ -117,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
           log,
         );
       else if (name === 'warehouse') res = await warehouseBench(o, scratch, log);
+      else if (name === 'ui') res = await uiBench(o, scratch, log);
       else if (name === 'generator')
         res = await generatorBench({ ...o, days: o.genDays, eventsPerDay: o.genEventsPerDay }, scratch, log);
       else res = await pollerBench(o, scratch, log);

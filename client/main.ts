@@ -19,6 +19,7 @@ import { backfillProgressQuery } from '../workflows';
 import { renderBackfill, renderPlan, startBackfill, watchBackfill } from './backfill';
 import { parseBackfillOptions, type BackfillCliOptions } from './cli-input';
 import { applySchedule, describeSchedule } from './schedule';
+import { registerUiCommands } from '../ui/commands';
 import { parseReportRange, renderReport, reportFromWarehouse, type ReportCliOptions } from './report';
 
 const program = new Command()
@@ -136,7 +137,10 @@ program
       else if (opts.month) console.log(renderGrid(cells, opts.month));
       else
         console.log(
-          renderSummary(cells, days.length > 0 ? { start: days[0]!, end: addDays(days.at(-1)!, 1) } : null),
+          renderSummary(cells, days.length > 0 ? { start: days[0]!, end: addDays(days.at(-1)!, 1) } : null, {
+            lake: lake.uri,
+            everyDay: range === null,
+          }),
         );
     },
   );
@@ -177,17 +181,21 @@ program
 program
   .command('dev')
   .description(
-    'the embedded stack: Temporal dev server (Web UI), local EMR and a worker; Ctrl-C stops it all',
+    'the embedded stack: Temporal dev server (Web UI), local EMR, a worker and the page; Ctrl-C stops it all',
   )
   .option('--headless', 'no Temporal Web UI')
   .action(async (opts: { headless?: boolean }) => {
     const { devDefaults, runDevStack } = await devHarness();
     const log = (line: string) => console.log(line);
     // Stopped by a signal is how `dev` ends: exit 0 once everything is down.
-    await runDevStack(devDefaults(config()), { log, ui: !opts.headless }, async (_stack, stopping) => {
-      console.log('ready; press Ctrl-C to stop');
-      await new Promise<void>((res) => stopping.addEventListener('abort', () => res(), { once: true }));
-    });
+    await runDevStack(
+      devDefaults(config()),
+      { log, ui: !opts.headless, page: true },
+      async (_stack, stopping) => {
+        console.log('ready; press Ctrl-C to stop');
+        await new Promise<void>((res) => stopping.addEventListener('abort', () => res(), { once: true }));
+      },
+    );
     console.log('stopped');
   });
 
@@ -329,6 +337,8 @@ backfillCommand
     await client.workflow.getHandle(workflowId).cancel();
     console.log(`cancellation requested for ${workflowId}`);
   });
+
+registerUiCommands(program, config);
 
 export async function main(argv: string[]): Promise<void> {
   try {

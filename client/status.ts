@@ -20,16 +20,13 @@ function lastRunOf(cells: StatusCell[]) {
 export function renderGrid(cells: StatusCell[], month: string): string {
   const days = daysIn(monthRange(month));
   const width = Math.max(...graph.order.map((a) => a.length));
-  const ruler = days.map((d) => (Number(d.slice(8)) % 5 === 0 ? String((Number(d.slice(8)) / 5) % 10) : ' '));
-  const lines = [`${month.padEnd(width)}  ${ruler.join('')}   (days; marks every 5th)`];
+  const lines = [`${month.padEnd(width)}  ${dayRuler(days.length)}   (day of the month)`];
   for (const asset of graph.order) {
     const mine = cells.filter((c) => c.asset === asset);
     if (graph.specs.get(asset)!.partitioning === 'daily') {
       const marks = days.map((d) => MARK[mine.find((c) => c.partition === d)?.state ?? 'missing']);
-      const line = `${asset.padEnd(width)}  ${marks.join('')}   `;
-      // Counts in words when they fit 80 columns, else as marks (long names: warehouse_songplays).
-      const words = countStates(mine);
-      lines.push(line + ([...line].length + words.length <= 80 ? words : countMarks(mine)));
+      const counts = countStates(mine);
+      lines.push(`${asset.padEnd(width)}  ${marks.join('')}   ${counts}`);
     } else {
       const whole = mine.find((c) => c.partition === UNPARTITIONED);
       const state = whole?.state ?? 'missing';
@@ -39,20 +36,24 @@ export function renderGrid(cells: StatusCell[], month: string): string {
   return [...lines, '', LEGEND, ...renderReasons(cells)].join('\n');
 }
 
-function countMarks(cells: StatusCell[]): string {
-  return (['materialized', 'failed', 'stale', 'missing'] as const)
-    .map((s) => [MARK[s], cells.filter((c) => c.state === s).length] as const)
-    .filter(([, n]) => n > 0)
-    .map(([mark, n]) => `${n}${mark}`)
-    .join(' ');
+/** Day numbers 1, 5, 10 … with each number's last digit over its day's column. */
+export function dayRuler(days: number): string {
+  const ruler = Array.from({ length: days }, () => ' ');
+  for (const d of [1, 5, 10, 15, 20, 25, 30]) {
+    if (d > days) continue;
+    const text = String(d);
+    for (let i = 0; i < text.length; i++) ruler[d - text.length + i] = text[i]!;
+  }
+  return ruler.join('');
 }
 
+/** Counts as marks (`27✔ 1✘ 2~`): short, so a month's line stays within 80 columns. */
 function countStates(cells: StatusCell[]): string {
   const n = (s: CellState) => cells.filter((c) => c.state === s).length;
   return (['materialized', 'failed', 'stale', 'missing'] as const)
     .filter((s) => n(s) > 0)
-    .map((s) => `${n(s)} ${s}`)
-    .join(', ');
+    .map((s) => `${n(s)}${MARK[s]}`)
+    .join(' ');
 }
 
 /** Why each partition that is not materialized is so; consecutive days with one reason are one line. */
@@ -94,10 +95,17 @@ export function renderReasons(cells: StatusCell[], limit = 20): string[] {
   return ['', 'Not up to date, and why:', ...shown];
 }
 
-/** Per asset: how many partitions are in each state, the latest run, and the table's rows. */
-export function renderSummary(cells: StatusCell[], range: DayRange | null): string {
+/**
+ * Per asset: how many partitions are in each state, the latest run, and its rows — the whole
+ * table's, or (for a range that is not every day the lake has) the rows of the days shown, said so.
+ */
+export function renderSummary(
+  cells: StatusCell[],
+  range: DayRange | null,
+  opts: { lake?: string; everyDay?: boolean } = {},
+): string {
   const table = new Table({
-    head: ['asset', 'materialized', 'failed', 'stale', 'missing', 'last run', 'rows (table)', 'code'],
+    head: ['asset', 'materialized', 'failed', 'stale', 'missing', 'last run', 'rows', 'code'],
     style: { head: [], border: [] },
   });
   for (const asset of graph.order) {
@@ -111,23 +119,39 @@ export function renderSummary(cells: StatusCell[], range: DayRange | null): stri
       count('stale'),
       count('missing'),
       last ? `${last.status} ${last.at.slice(0, 19)}Z` : 'never',
-      tableRows(asset, mine)?.toLocaleString('en-US') ?? '',
+      rowsOf(asset, mine, opts.everyDay ?? false),
       last?.codeVersion ?? '',
     ]);
   }
-  const over = range ? `partitions ${range.start} → ${addDays(range.end, -1)} (both included)` : '';
+  const where = opts.lake ? ` in ${opts.lake}` : '';
+  const over = range
+    ? `partitions ${range.start} → ${addDays(range.end, -1)} (both included)${where}`
+    : `no partition recorded${where}: nothing materialized yet, or another lake (--lake, SPARKIFY_LAKE_URI)`;
   return [over, table.toString(), LEGEND, ...renderReasons(cells)].filter((l) => l !== '').join('\n');
+}
+
+/** The rows cell, saying what it counts: the whole table, or the days shown. */
+function rowsOf(asset: string, cells: StatusCell[], everyDay: boolean): string {
+  const rows = tableRows(asset, cells);
+  if (rows === undefined) return '';
+  const whole = rows.whole || everyDay;
+  return `${rows.rows.toLocaleString('en-US')} ${whole ? '(table)' : '(days shown)'}`;
 }
 
 /**
  * The table's size: an unpartitioned asset's (or users') last recorded table size, else the sum
  * of its materialized day partitions' rows.
  */
-function tableRows(asset: string, cells: StatusCell[]): number | undefined {
+function tableRows(asset: string, cells: StatusCell[]): { rows: number; whole: boolean } | undefined {
   const withRows = cells.filter((c) => c.lastRun?.status === 'materialized');
   if (withRows.length === 0) return undefined;
   const latest = lastRunOf(withRows);
-  if (latest?.tableRows !== undefined && latest.tableRows !== null) return latest.tableRows;
-  if (graph.specs.get(asset)!.partitioning !== 'daily') return latest?.rows ?? undefined;
-  return withRows.reduce((n, c) => n + (c.lastRun?.rows ?? 0), 0);
+  if (latest?.tableRows !== undefined && latest.tableRows !== null)
+    return { rows: latest.tableRows, whole: true };
+  if (graph.specs.get(asset)!.partitioning !== 'daily') {
+    return latest?.rows === undefined || latest.rows === null
+      ? undefined
+      : { rows: latest.rows, whole: true };
+  }
+  return { rows: withRows.reduce((n, c) => n + (c.lastRun?.rows ?? 0), 0), whole: false };
 }

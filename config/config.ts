@@ -36,6 +36,12 @@ function wholeNumber(min: number, max?: number) {
   return max === undefined ? atLeast : atLeast.max(max);
 }
 
+/** A number with a fraction, e.g. a price: a YAML number, or in the environment digits with an optional `.digits`. */
+function decimal(min: number) {
+  // zod 4 refuses Infinity and NaN in z.number() already.
+  return z.number(expecting(`a number of at least ${min}`)).min(min);
+}
+
 /** A YAML boolean, or in the environment true/false/1/0/yes/no (see fromEnv). */
 const flag = () => z.boolean(expecting('true or false (in the environment also 1/0, yes/no)'));
 
@@ -104,6 +110,13 @@ export const ConfigSchema = z
        * activity's own timeout, 12 h.
        */
       outageToleranceMs: wholeNumber(1000).default(12 * 3_600_000),
+      /**
+       * What one instance of the cluster costs per hour (EC2 + EMR), for the page's cost
+       * estimates. Default: m5.xlarge on demand in us-east-1 ($0.192 + $0.048).
+       */
+      instanceHourUsd: decimal(0).default(0.24),
+      /** Instances in the cluster (primary + core + task), for the same estimates. */
+      instanceCount: wholeNumber(1).default(3),
     }),
     s3: section({
       endpoint: url(),
@@ -153,6 +166,20 @@ export const ConfigSchema = z
       /** Its region; default emr.region. */
       secretRegion: optionalText(),
     }),
+    /** The web page (`sparkify ui`; also started by `sparkify dev` and the demo). */
+    ui: section({
+      /** Loopback by default; any other address needs a token. */
+      host: text().default('127.0.0.1'),
+      port: port().default(8240),
+      /** Required by every request when set; required to bind to anything but loopback. */
+      token: z
+        .string(expecting('a token of at least 16 characters'))
+        // A secret: the message must not repeat it.
+        .min(16, 'expected a token of at least 16 characters (the value is not shown)')
+        .optional(),
+      /** Where the Temporal Web UI is, for links (default: the dev server's, on dev.uiPort). */
+      temporalWebUrl: url(),
+    }),
     dev: section({
       temporalPort: port().default(7233),
       uiPort: port().default(8233),
@@ -185,6 +212,8 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_EMR_HEARTBEAT_TIMEOUT_MS: 'emr.stepHeartbeatTimeoutMs',
   SPARKIFY_EMR_FUSE_STEPS: 'emr.fuseSteps',
   SPARKIFY_EMR_OUTAGE_TOLERANCE_MS: 'emr.outageToleranceMs',
+  SPARKIFY_EMR_INSTANCE_HOUR_USD: 'emr.instanceHourUsd',
+  SPARKIFY_EMR_INSTANCE_COUNT: 'emr.instanceCount',
   SPARKIFY_S3_ENDPOINT: 's3.endpoint',
   SPARKIFY_RAW_URI: 'storage.raw',
   SPARKIFY_LAKE_URI: 'storage.lake',
@@ -204,13 +233,17 @@ export const ENV_SETTINGS: Record<string, string> = {
   SPARKIFY_WAREHOUSE_SSL: 'warehouse.ssl',
   SPARKIFY_WAREHOUSE_SECRET_ID: 'warehouse.secretId',
   SPARKIFY_WAREHOUSE_SECRET_REGION: 'warehouse.secretRegion',
+  SPARKIFY_UI_HOST: 'ui.host',
+  SPARKIFY_UI_PORT: 'ui.port',
+  SPARKIFY_UI_TOKEN: 'ui.token',
+  SPARKIFY_TEMPORAL_WEB_URL: 'ui.temporalWebUrl',
   SPARKIFY_DEV_TEMPORAL_PORT: 'dev.temporalPort',
   SPARKIFY_DEV_UI_PORT: 'dev.uiPort',
   SPARKIFY_DEV_EMR_PORT: 'dev.emrPort',
   SPARKIFY_STATE_DIR: 'dev.stateDir',
 };
 
-const SECRET_SETTINGS = new Set(['temporal.apiKey']);
+const SECRET_SETTINGS = new Set(['temporal.apiKey', 'ui.token']);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -263,7 +296,10 @@ const ENV_FLAGS: Record<string, boolean> = {
  */
 function fromEnv(path: string, value: string): unknown {
   const schema = settingSchema(path);
-  if (schema instanceof z.ZodNumber) return /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (schema instanceof z.ZodNumber) {
+    const digits = schema.isInt ? /^[0-9]+$/ : /^[0-9]+(\.[0-9]+)?$/;
+    return digits.test(value) ? Number(value) : value;
+  }
   if (schema instanceof z.ZodBoolean) return Object.hasOwn(ENV_FLAGS, value) ? ENV_FLAGS[value] : value;
   return value === '' ? undefined : value;
 }

@@ -7,6 +7,7 @@ import { s3aSupport, startLocalEmr, usesS3, type LocalEmr } from './emr-local';
 import { createWorker } from '../worker/worker';
 import { startTemporalDevServer, type DevServer } from './temporal-server';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse';
+import { startUiServer, type UiServer } from '../ui/server';
 
 /** How long a stop waits for the worker to finish its tasks before it stops the rest anyway. */
 const WORKER_DRAIN_MS = 15_000;
@@ -40,6 +41,8 @@ function logWorkerTo(file: string): void {
 export interface DevStack {
   config: Config;
   uiUrl: string | null;
+  /** The Sparkify page (`sparkify ui`), when asked for and its port was free. */
+  pageUrl: string | null;
   emrEndpoint: string;
   /** The embedded serving database; null when the config points the warehouse elsewhere. */
   warehouse: EmbeddedWarehouse | null;
@@ -62,7 +65,7 @@ export interface DevStack {
  */
 export async function startDevStack(
   base: Config,
-  opts: { log?: (line: string) => void; ui?: boolean; signal?: AbortSignal } = {},
+  opts: { log?: (line: string) => void; ui?: boolean; page?: boolean; signal?: AbortSignal } = {},
 ): Promise<DevStack> {
   const log = opts.log ?? (() => undefined);
   const signal = opts.signal;
@@ -73,6 +76,7 @@ export async function startDevStack(
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let warehouse: EmbeddedWarehouse | null = null;
+  let page: UiServer | null = null;
   let stopping = false;
 
   const kill = () => {
@@ -88,6 +92,7 @@ export async function startDevStack(
     stopping = true;
     stopped ??= (async () => {
       try {
+        await page?.close();
         if (worker && running) {
           // Worker.shutdown() throws unless the worker is RUNNING (e.g. already DRAINING).
           if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -177,6 +182,8 @@ export async function startDevStack(
     running = worker.run(); // RUNNING at once, so a stop can shut it down
     signal?.throwIfAborted();
     log(`worker on task queue ${config.temporal.taskQueue} (log: ${join(stateDir, 'worker.log')})`);
+    if (opts.page) page = await startPage(config, temporal.uiUrl, log);
+    signal?.throwIfAborted();
 
     const server = temporal;
     const failed = new Promise<never>((_, reject) => {
@@ -197,10 +204,43 @@ export async function startDevStack(
       );
     });
     failed.catch(() => undefined);
-    return { config, uiUrl: temporal.uiUrl, emrEndpoint: emr.endpoint, warehouse, failed, stop, kill };
+    return {
+      config,
+      uiUrl: temporal.uiUrl,
+      pageUrl: page?.url ?? null,
+      emrEndpoint: emr.endpoint,
+      warehouse,
+      failed,
+      stop,
+      kill,
+    };
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** The page, on the configured port; a stack without it (port taken) still runs. */
+async function startPage(
+  config: Config,
+  webUrl: string | null,
+  log: (line: string) => void,
+): Promise<UiServer | null> {
+  try {
+    const page = await startUiServer({
+      config: {
+        ...config,
+        ui: { ...config.ui, temporalWebUrl: config.ui.temporalWebUrl ?? webUrl ?? undefined },
+      },
+      log,
+    });
+    log(`Sparkify page on ${page.url}`);
+    return page;
+  } catch (err) {
+    log(
+      `the Sparkify page did not start (${err instanceof Error ? err.message : String(err)}); \`sparkify ui\` starts it alone`,
+    );
+    return null;
   }
 }
 
@@ -222,7 +262,7 @@ export type DevStackOutcome<T> =
  */
 export async function runDevStack<T>(
   base: Config,
-  opts: { log?: (line: string) => void; ui?: boolean },
+  opts: { log?: (line: string) => void; ui?: boolean; page?: boolean },
   body: (stack: DevStack, stopping: AbortSignal) => Promise<T>,
 ): Promise<DevStackOutcome<T>> {
   const log = opts.log ?? (() => undefined);

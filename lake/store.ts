@@ -31,6 +31,14 @@ export interface Lake {
   readText(key: string): Promise<string | null>;
   /** Local: written to a temp file and renamed, so readers never see a partial object. */
   write(key: string, body: Buffer | string): Promise<void>;
+  /**
+   * Writes only if no object exists at `key`, atomically: of several concurrent creates of one
+   * key exactly one returns true and its body is what every reader sees; the others return false
+   * and write nothing. Local: a complete temp file hard-linked into place (link fails on an
+   * existing name); S3: PutObject with `If-None-Match: *`. Lock-free writers (the partition
+   * index) build on it.
+   */
+  create(key: string, body: Buffer | string): Promise<boolean>;
   exists(key: string): Promise<boolean>;
   /**
    * Every object whose key starts with `prefix` (a plain string prefix, as in S3), recursively,
@@ -224,6 +232,33 @@ class LocalLake implements Lake {
     }
   }
 
+  async create(key: string, body: Buffer | string): Promise<boolean> {
+    const target = this.pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = path.join(
+      path.dirname(target),
+      `${TMP_MARK}${path.basename(target)}.${randomBytes(6).toString('hex')}`,
+    );
+    try {
+      const fh = await fs.open(tmp, 'wx');
+      try {
+        await fh.writeFile(body);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // link(2), unlike rename(2), refuses to replace an existing name: an atomic create-if-absent
+      // of a file that is complete the moment it appears.
+      await fs.link(tmp, target);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
   async exists(key: string): Promise<boolean> {
     try {
       return (await fs.stat(this.pathOf(key))).isFile();
@@ -254,7 +289,12 @@ class LocalLake implements Lake {
           if (key.startsWith(prefix) || prefix.startsWith(`${key}/`))
             await walk(path.join(dir, ent.name), key);
         } else if (ent.isFile() && key.startsWith(prefix)) {
-          out.push(await this.describe(path.join(dir, ent.name), key));
+          // Deleted since readdir: not listed, as S3 would not list it (not an error).
+          const described = await this.describe(path.join(dir, ent.name), key).catch((err: unknown) => {
+            if (isMissing(err)) return null;
+            throw err;
+          });
+          if (described) out.push(described);
         }
       }
     };
@@ -335,6 +375,30 @@ class S3Lake implements Lake {
         ContentType: k.endsWith('.json') ? 'application/json' : 'application/octet-stream',
       }),
     );
+  }
+
+  async create(key: string, body: Buffer | string): Promise<boolean> {
+    const k = this.keyOf(key);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: k,
+          Body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
+          ContentType: k.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+          IfNoneMatch: '*',
+        }),
+      );
+      return true;
+    } catch (err) {
+      // 412: the key exists. 409: another conditional write of the key is in flight; S3 says to
+      // retry, which for a create-if-absent caller means "look again". (An SDK retry of our own
+      // request that had in fact succeeded also lands here as 412: callers re-read, so the
+      // answer "not created" is safe.)
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return false;
+      throw err;
+    }
   }
 
   async exists(key: string): Promise<boolean> {

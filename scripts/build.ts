@@ -54,6 +54,8 @@ export const DATA_FILES: { from: string; keep?: (name: string) => boolean }[] = 
   { from: 'warehouse/reports', keep: (name) => name.endsWith('.sql') },
   { from: 'dev/emr-local/step-runner.js' },
   { from: 'dev/orphan-guard.js' },
+  // The page's HTML, stylesheet and ES modules (ui/server.ts serves them from beside itself).
+  { from: 'ui/static' },
 ];
 
 /** The compiled CLI's entry, made executable for the `sparkify` bin. */

@@ -5,6 +5,7 @@ import {
   fuseSteps,
   graph,
   GraphError,
+  monthsBetween,
   planSteps,
   selectAssets,
   stepLease,
@@ -235,5 +236,19 @@ describe('fused steps', () => {
       'song_tables+users+time+songplays',
       'warehouse_catalog+warehouse_users+warehouse_plays',
     ]);
+  });
+});
+
+describe('month ranges', () => {
+  test('both months are included, across a year end', () => {
+    expect(monthsBetween('2018-11', '2019-02')).toEqual(['2018-11', '2018-12', '2019-01', '2019-02']);
+    expect(monthsBetween('2019-02', '2018-11')).toEqual([]);
+  });
+
+  test.each([
+    ['2018-13', '2019-01'],
+    ['2018-11', '2018-1'],
+  ])('%s..%s is refused, not looped over', (from, to) => {
+    expect(() => monthsBetween(from, to)).toThrow(/expected a month as YYYY-MM/);
   });
 });

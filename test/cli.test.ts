@@ -9,6 +9,11 @@ import type { StatusCell } from '../lake/status';
 import { projectBundle } from '../activities/code-bundle';
 import { songDataFingerprint } from '../lake/fingerprints';
 import { freePort } from './helpers/ports';
+import { daysIn } from '../assets';
+import { loadConfig } from '../config/config';
+import { demoStorage } from '../dev/demo';
+import type { CellState } from '../lake/status';
+import { dayRuler, renderGrid, renderSummary } from '../client/status';
 
 const REPO = resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -115,6 +120,11 @@ test('status --month shows materialized, failed, missing and stale partitions, a
   expect(grid.stdout).toMatch(/songplays\s+~✘·~·/);
   expect(grid.stdout).toMatch(/songplays 2018-11-01 stale: upstream songs changed/);
   expect(grid.stdout).toMatch(/songplays 2018-11-05..2018-11-30 missing: never materialized/);
+
+  // A lake written before the partition index existed: one command indexes it.
+  const rebuilt = await sparkify(['index', 'rebuild', '--lake', lakeDir]);
+  expect(rebuilt.code).toBe(0);
+  expect(rebuilt.stdout).toMatch(/indexed 6 partitions of 5 assets in file:\/\//);
 });
 
 test("backfill --plan prints each asset's partitions and the steps it would run, and starts nothing", async () => {
@@ -149,4 +159,66 @@ test('a command that needs Temporal, with Temporal unreachable, names the addres
   expect(r.stderr).toContain(
     `sparkify: cannot reach Temporal at ${address} (namespace default): Failed to connect before the deadline (0.5 s) — is the server running? \`npm run sparkify -- dev\` starts one locally; set SPARKIFY_TEMPORAL_ADDRESS for another`,
   );
+});
+
+describe('views a new user reads', () => {
+  const month = daysIn({ start: '2018-12-01', end: '2019-01-01' });
+  const states: CellState[] = ['materialized', 'failed', 'stale', 'missing'];
+  /** Every daily asset with every state, in two-digit counts: the widest a month's line gets. */
+  const cells: StatusCell[] = ['users', 'time', 'songplays'].flatMap((asset) =>
+    month.map((day, i) => ({
+      asset,
+      partition: day,
+      state: states[Math.min(3, Math.floor(i / 10))]!,
+      reason: 'why',
+      lastRun: { ...runAt(day), rows: 7 },
+    })),
+  );
+  function runAt(day: string): RunRecord {
+    return {
+      status: 'materialized',
+      at: '2026-01-01T00:00:00.000Z',
+      workflowId: 'w',
+      runKind: 'manual',
+      step: 's',
+      codeVersion: 'c',
+      range: { start: day, end: day },
+    };
+  }
+
+  test('the month grid fits 80 columns whatever the counts, and its ruler numbers the days', () => {
+    const lines = renderGrid(cells, '2018-12').split('\n').slice(0, 6);
+    expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(80);
+    expect(lines[5]).toBe(`songplays  ${'✔'.repeat(10)}${'✘'.repeat(10)}${'~'.repeat(10)}·   10✔ 10✘ 10~ 1·`);
+    const ruler = dayRuler(31);
+    for (const d of [1, 5, 10, 15, 20, 25, 30]) expect(ruler.slice(0, d).endsWith(String(d))).toBe(true);
+  });
+
+  test("status's rows say what they count: the whole table, or the days shown", () => {
+    const all = renderSummary(
+      cells,
+      { start: '2018-12-01', end: '2019-01-01' },
+      { lake: 'file:///l', everyDay: true },
+    );
+    expect(all).toMatch(/time .* 217 \(table\)/);
+    expect(all.split('\n')[0]).toBe('partitions 2018-12-01 → 2018-12-31 (both included) in file:///l');
+    const some = renderSummary(cells, { start: '2018-12-01', end: '2019-01-01' }, { everyDay: false });
+    expect(some).toMatch(/time .* 217 \(days shown\)/);
+    expect(renderSummary([], null, { lake: 'file:///l' })).toMatch(
+      /^no partition recorded in file:\/\/\/l: nothing materialized yet, or another lake \(--lake, SPARKIFY_LAKE_URI\)/,
+    );
+  });
+
+  test('the demo builds the lake the defaults point at, so status and ui show it without flags', () => {
+    const defaults = loadConfig({ env: {} });
+    expect(demoStorage(defaults)).toEqual({
+      raw: join(REPO, '.sparkify/raw'),
+      lake: join(REPO, '.sparkify/lake'),
+      code: join(REPO, '.sparkify/code'),
+      own: false,
+    });
+    // Not a local folder: the demo keeps its own, and says so.
+    const s3 = loadConfig({ env: { SPARKIFY_LAKE_URI: 's3://bucket-a/lake' } });
+    expect(demoStorage(s3)).toMatchObject({ lake: join(REPO, '.sparkify/demo/lake'), own: true });
+  });
 });

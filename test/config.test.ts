@@ -194,6 +194,8 @@ describe('accepted', () => {
         stepHeartbeatTimeoutMs: 120_000,
         fuseSteps: 'daily',
         outageToleranceMs: 43_200_000,
+        instanceHourUsd: 0.24,
+        instanceCount: 3,
       },
       s3: {},
       storage: { raw: '.sparkify/raw', lake: '.sparkify/lake', code: '.sparkify/code' },
@@ -207,8 +209,34 @@ describe('accepted', () => {
         catchupWindowDays: 7,
       },
       warehouse: { host: '127.0.0.1', port: 5433, database: 'sparkify', user: 'sparkify', ssl: false },
+      ui: { host: '127.0.0.1', port: 8240 },
       dev: { temporalPort: 7233, uiPort: 8233, emrPort: 8990, stateDir: '.sparkify' },
     });
+  });
+
+  test('a price is a decimal (YAML number, or digits with a fraction in the environment)', () => {
+    expect(load('emr:\n  instanceHourUsd: 0.192\n').emr.instanceHourUsd).toBe(0.192);
+    expect(load({}, { SPARKIFY_EMR_INSTANCE_HOUR_USD: '1.5' }).emr.instanceHourUsd).toBe(1.5);
+    expect(load({}, { SPARKIFY_EMR_INSTANCE_HOUR_USD: '2' }).emr.instanceHourUsd).toBe(2);
+    for (const value of ['1e1', '.5', '-1', '1,5', '']) {
+      expect(refusal(() => load({}, { SPARKIFY_EMR_INSTANCE_HOUR_USD: value }))).toContain(
+        `emr.instanceHourUsd (env SPARKIFY_EMR_INSTANCE_HOUR_USD): expected a number of at least 0, got ${JSON.stringify(value)}`,
+      );
+    }
+    // Whole-number settings still take digits only.
+    expect(refusal(() => load({}, { SPARKIFY_EMR_INSTANCE_COUNT: '2.5' }))).toContain(
+      'emr.instanceCount (env SPARKIFY_EMR_INSTANCE_COUNT): expected a whole number of at least 1, got "2.5"',
+    );
+  });
+
+  test('the page token comes from the environment only, and a refusal never repeats it', () => {
+    expect(load({}, { SPARKIFY_UI_TOKEN: 'a-long-enough-token' }).ui.token).toBe('a-long-enough-token');
+    expect(refusal(() => load({ ui: { token: 'a-long-enough-token' } }))).toContain(
+      'ui.token is a credential and must not be stored in a file; set SPARKIFY_UI_TOKEN in the environment instead',
+    );
+    const short = refusal(() => load({}, { SPARKIFY_UI_TOKEN: 'tooshort' }));
+    expect(short).toContain('ui.token (env SPARKIFY_UI_TOKEN): expected a token of at least 16 characters');
+    expect(short).not.toContain('tooshort');
   });
 
   test('YAML numbers and booleans', () => {

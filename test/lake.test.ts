@@ -70,6 +70,20 @@ describe.each(backends)('Lake on $name', (backend) => {
     expect(await lake.read('empty')).toEqual(Buffer.alloc(0));
   });
 
+  test('create writes only an absent key: of concurrent creates exactly one wins, whole', async () => {
+    expect(await lake.create('_index/a/2018/0000000001.json', 'first')).toBe(true);
+    expect(await lake.create('_index/a/2018/0000000001.json', 'second')).toBe(false);
+    expect(await lake.readText('_index/a/2018/0000000001.json')).toBe('first');
+    const bodies = Array.from({ length: 12 }, (_, i) => `body-${i}-${'x'.repeat(2000)}`);
+    const won = await Promise.all(bodies.map((b) => lake.create('_index/a/2018/0000000002.json', b)));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    expect(await lake.readText('_index/a/2018/0000000002.json')).toBe(bodies[won.indexOf(true)]);
+    expect((await lake.list('_index/')).map((o) => o.key)).toEqual([
+      '_index/a/2018/0000000001.json',
+      '_index/a/2018/0000000002.json',
+    ]);
+  });
+
   test('absent keys read as null and do not exist; delete is idempotent', async () => {
     expect(await lake.read('nope/never.json')).toBeNull();
     expect(await lake.readText('nope')).toBeNull();

@@ -40,6 +40,8 @@ export interface StepScript {
   code?: CodeVersion;
   /** Mixed into every data version: a different salt is different data. */
   dataSalt?: string;
+  /** Rows the step reports for an asset's day (default 10), e.g. to draw a realistic page. */
+  rows?: (asset: string, day: string) => number;
 }
 
 export const stepLabel = (i: Pick<RunStepInput, 'stepKey' | 'range'>) => `${i.stepKey}@${i.range.start}`;
@@ -49,18 +51,24 @@ function version(...parts: string[]): string {
 }
 
 /** A well-formed job report (report_version 2) for a step that built `input`'s assets. */
-export function scriptedReport(input: RunStepInput, salt = ''): JobReport {
+export function scriptedReport(
+  input: RunStepInput,
+  salt = '',
+  rowsOf: (asset: string, day: string) => number = () => 10,
+): JobReport {
   const days = daysIn(input.range);
   const now = new Date().toISOString();
   const assets = Object.fromEntries(
     input.assets.map((a) => {
       const daily = graph.specs.get(a)!.partitioning === 'daily';
+      const perDay = Object.fromEntries(days.map((d) => [d, rowsOf(a, d)]));
+      const whole = rowsOf(a, input.range.start);
       return [
         a,
         {
-          rows: daily ? days.length * 10 : 10,
-          rows_per_day: daily ? Object.fromEntries(days.map((d) => [d, 10])) : null,
-          table_rows: daily ? null : 10,
+          rows: daily ? Object.values(perDay).reduce((x, y) => x + y, 0) : whole,
+          rows_per_day: daily ? perDay : null,
+          table_rows: daily ? null : whole,
           data_version: daily ? null : version(a, salt),
           data_versions: daily ? Object.fromEntries(days.map((d) => [d, version(a, d, salt)])) : null,
           quarantined: {},
@@ -117,6 +125,7 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
       const reportKey = `_reports/${input.stepKey}/${input.range.start}_${input.range.end}/${input.runTag.replace(/[^A-Za-z0-9-]/g, '_')}.json`;
       if (done.includes(label))
         return { stepId: `s-${label}`, adopted: true, reportUri: lake.uriOf(reportKey) };
+      const startedAt = new Date().toISOString();
       const end = Date.now() + (script.durationMs ?? 50);
       event('started', label);
       try {
@@ -176,9 +185,11 @@ export function scriptedActivities(config: Config, lake: Lake, script: StepScrip
           ],
         });
       }
-      await lake.write(reportKey, JSON.stringify(scriptedReport(input, script.dataSalt)));
+      await lake.write(reportKey, JSON.stringify(scriptedReport(input, script.dataSalt, script.rows)));
       if (script.ledger) appendFileSync(script.ledger, `${label}\n`);
-      return { stepId: `s-${label}`, adopted: false, reportUri: lake.uriOf(reportKey) };
+      // The EMR step's own start and end, as the real activity reports them (durations, cost).
+      const endedAt = new Date().toISOString();
+      return { stepId: `s-${label}`, adopted: false, reportUri: lake.uriOf(reportKey), startedAt, endedAt };
     },
   };
 }
