@@ -10,7 +10,7 @@ import { addDays, daysIn, monthRange } from '../assets';
 import { openLake } from '../lake/store';
 import { startBackfill } from '../client/backfill';
 import { BenchResult, REPO_ROOT, Scratch, row, stats } from './lib';
-import { peakRss, startBenchStack } from './stack';
+import { cpuSeconds, peakRss, reapedChildrenCpuSeconds, startBenchStack } from './stack';
 
 export interface OrchestrationBenchOptions {
   /** Days of the per-day backfill. */
@@ -96,6 +96,13 @@ export async function orchestrationBench(
     const months = Math.ceil(o.backfillDays / 30.5);
     const from = '2016-01';
     const to = addDays(`${from}-01`, o.backfillDays - 1).slice(0, 7);
+    // Where the time goes: the CPU each process spends on the backfill (the machine has 2 cores).
+    const cpu0 = {
+      temporal: cpuSeconds(stack.temporalPid),
+      worker: cpuSeconds(lake.worker.pid),
+      self: process.cpuUsage(),
+      steps: reapedChildrenCpuSeconds(),
+    };
     const t0 = process.hrtime.bigint();
     const handle = await startBackfill(stack.client, lake.config, {
       selection: '*',
@@ -106,6 +113,14 @@ export async function orchestrationBench(
     });
     const progress = await handle.result();
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const self = process.cpuUsage(cpu0.self);
+    const delta = (a: number | null, b: number | null) => (a !== null && b !== null ? a - b : null);
+    const cpu = {
+      temporal: delta(cpuSeconds(stack.temporalPid), cpu0.temporal),
+      worker: delta(cpuSeconds(lake.worker.pid), cpu0.worker),
+      emr: (self.user + self.system) / 1e6,
+      steps: reapedChildrenCpuSeconds() - cpu0.steps,
+    };
     const rss = peakRss(lake.worker.pid!);
     const days = daysIn({ start: `${from}-01`, end: monthRange(to).end }).length;
     // Every asset partition the backfill materialized has its manifest.
@@ -126,6 +141,17 @@ export async function orchestrationBench(
       ),
       row('per-day backfill: day runs completed per second', days / s, '/s'),
       row('worker peak RSS during the backfill (goal ≤ 250 MiB)', rss, 'bytes'),
+      row('backfill CPU: Temporal dev server', cpu.temporal, 'CPU s'),
+      row('backfill CPU: the worker (workflows, activities, manifests, index)', cpu.worker, 'CPU s'),
+      row('backfill CPU: local EMR API and this client', cpu.emr, 'CPU s'),
+      row('backfill CPU: step processes (no-op spark-submit, one per step)', cpu.steps, 'CPU s'),
+      row(
+        'backfill CPU per asset partition, all processes',
+        [cpu.temporal, cpu.worker, cpu.emr, cpu.steps].every((x) => x !== null)
+          ? ((cpu.temporal! + cpu.worker! + cpu.emr + cpu.steps) * 1000) / partitions
+          : null,
+        'ms',
+      ),
     );
     notes.push(
       `the worker is the compiled one the image runs (npm run build: dist/worker/main.js, workflow bundle prebuilt)`,

@@ -18,6 +18,8 @@ import { REPO_ROOT } from './lib';
 export interface BenchStack {
   client: Client;
   emr: LocalEmr;
+  /** The Temporal dev server's process id, for its CPU time. */
+  temporalPid: number | undefined;
   /** A worker for `lake` on a task queue of its own; `env` adds settings (e.g. the fuse mode). */
   lake(name: string, lakeDir: string, raw: string, env?: Record<string, string>): BenchLake;
   stop(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startBenchStack(
     return {
       client,
       emr,
+      temporalPid: temporal.process.pid,
       lake(name, lakeDir, raw, extra = {}) {
         const env: Record<string, string> = {
           SPARKIFY_TEMPORAL_ADDRESS: temporal.address,
@@ -142,3 +145,26 @@ export function peakRss(pid: number): number | null {
     return null;
   }
 }
+
+/** CPU seconds (user + system) a live process has used so far; null once it is gone. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds of this process's children that have exited and been reaped (cutime + cstime). */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
+// USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
+const CLOCK_TICKS = 100;

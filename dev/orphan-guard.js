@@ -5,16 +5,17 @@
 // when the parent goes. The parent kills the guard itself after a normal stop. Plain CommonJS so
 // `node` starts it without tsx.
 //
-// usage: node orphan-guard.js <pgid> <marker>
-// On end of stdin: SIGKILL to process group <pgid> if its leader's command line still contains
+// usage: node orphan-guard.js <pgid> <marker> [signal]
+// On end of stdin: <signal> (SIGKILL by default) to process group <pgid> if its leader's command line still contains
 // <marker> (the pid may have been reused once the group ended), then exit.
 
 const fs = require('node:fs');
 
 const pgid = Number.parseInt(process.argv[2] ?? '', 10);
 const marker = process.argv[3] ?? '';
-if (!Number.isInteger(pgid) || pgid <= 1 || marker === '') {
-  process.stderr.write('usage: orphan-guard.js <pgid> <marker>\n');
+const signal = process.argv[4] ?? 'SIGKILL';
+if (!Number.isInteger(pgid) || pgid <= 1 || marker === '' || !/^SIG[A-Z]+$/.test(signal)) {
+  process.stderr.write('usage: orphan-guard.js <pgid> <marker> [signal]\n');
   process.exit(64);
 }
 
@@ -30,7 +31,7 @@ function leaderIsOurs() {
 function killGroup() {
   if (leaderIsOurs()) {
     try {
-      process.kill(-pgid, 'SIGKILL');
+      process.kill(-pgid, signal);
     } catch {
       // already gone
     }

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { searchAttributeFlags, SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { startOrphanGuard } from './orphans';
 import { REPO_ROOT } from './repo';
 
 export const TEMPORAL_CLI = resolve(REPO_ROOT, '.tools/bin/temporal');
-const ORPHAN_GUARD = join(__dirname, 'orphan-guard.js');
 const STOP_GRACE_MS = 10_000;
 
 export interface DevServerOptions {
@@ -141,22 +140,6 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
     await stop({ graceMs: 0 });
     throw err;
-  }
-}
-
-/** See orphan-guard.js. Holds no reference that keeps this process alive. */
-function startOrphanGuard(pgid: number, marker: string): ChildProcess | undefined {
-  try {
-    const guard = spawn(process.execPath, [ORPHAN_GUARD, String(pgid), marker], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      detached: true,
-    });
-    guard.once('error', () => undefined);
-    guard.unref();
-    (guard.stdin as Socket | null)?.unref();
-    return guard;
-  } catch {
-    return undefined; // the exit handler still covers every exit Node sees
   }
 }
 

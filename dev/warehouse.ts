@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Client } from 'pg';
+import { startOrphanGuard } from './orphans';
 
 /**
  * The embedded serving database of `sparkify dev` and the demo: the PostgreSQL binaries that the
@@ -153,11 +154,15 @@ export async function startEmbeddedWarehouse(opts: EmbeddedWarehouseOptions): Pr
       ...['-c', 'listen_addresses=127.0.0.1', '-c', 'password_encryption=scram-sha-256'],
       ...['-c', 'log_statement=none', '-c', 'log_min_error_statement=panic'],
     ],
-    { stdio: ['ignore', out, out], ...serverUser() },
+    // A group of its own, which the guard below stops if this process dies without stopping it.
+    { stdio: ['ignore', out, out], detached: true, ...serverUser() },
   );
   closeSync(out);
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   child.once('error', () => undefined);
+  // SIGINT is PostgreSQL's fast shutdown: open transactions rolled back, the data directory clean.
+  const guard = child.pid === undefined ? undefined : startOrphanGuard(child.pid, data, 'SIGINT');
+  void exited.then(() => guard?.kill('SIGKILL'));
   const socket = join(socketDir, `.s.PGSQL.${opts.port}`);
   const deadline = Date.now() + 60_000;
   while (!existsSync(socket)) {

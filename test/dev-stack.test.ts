@@ -38,6 +38,8 @@ afterAll(() => {
 
 async function startDev(args: string[] = [], ports?: Dev['ports']): Promise<Dev> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-stack-test-'));
+  // Enterable by others: the embedded PostgreSQL runs as another user when the tests run as root.
+  fs.chmodSync(stateDir, 0o755);
   tmpDirs.push(stateDir);
   const [temporal, ui, emr] = ports ? [ports.temporal, ports.ui, ports.emr] : await freePorts(3);
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'client/main.ts', 'dev', ...args], {

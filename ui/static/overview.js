@@ -16,7 +16,7 @@ import {
 header('overview');
 const main = document.getElementById('main');
 
-const NODE = { w: 230, h: 92, gapX: 90, gapY: 24, pad: 16 };
+const NODE = { w: 270, h: 92, gapX: 90, gapY: 24, pad: 16 };
 
 function summary(a) {
   const parts = ['failed', 'stale', 'missing', 'running']
