@@ -3,7 +3,7 @@
  * JSON file beside it with every figure, the machine, the load before and after each bench, and
  * the exact command.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,16 +16,9 @@ export interface BenchRun {
 }
 
 function machine() {
-  const java = (() => {
-    try {
-      return execFileSync('java', ['-version'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }).trim();
-    } catch (err) {
-      return String((err as { stderr?: string }).stderr ?? '').split('\n')[0] ?? '';
-    }
-  })();
+  // `java -version` prints to stderr.
+  const javaRun = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const java = `${javaRun.stderr ?? ''}${javaRun.stdout ?? ''}`.trim() || 'java: not found';
   return {
     date: new Date().toISOString(),
     host: os.hostname(),

@@ -126,6 +126,14 @@ async function generateLake(root: string, years: number, log: (s: string) => voi
         { songs: 'dv-songs', artists: 'dv-artists', users: usersVersion },
       ),
     );
+    // The serving database's daily assets, built from that day's lake partitions.
+    for (const asset of DAILY.filter((k) => !['users', 'time', 'songplays'].includes(k))) {
+      const deps = graph.specs.get(asset)!.deps;
+      const upstream = Object.fromEntries(
+        deps.map((dep) => [dep, DAILY.includes(dep) ? `dv-${dep}-${d}` : `dv-${dep}`]),
+      );
+      put(asset, d, record(asset, d, {}, upstream));
+    }
   }
   let t0 = Date.now();
   let files = 0;
@@ -303,7 +311,7 @@ export async function uiBench(
         `the first request waits for what the server starts warming when it starts: a listing of raw log_data for every month (fingerprints for staleness; on a local folder each file is read for its md5, on S3 the listing carries ETags) and ${scopes} index objects read and checked; later views re-read only changed generations and refresh listings in the background`,
         'the baseline is the same server and page with the index replaced by a listing and read of every manifest (lake/partition-index.ts ManifestScan)',
         'Temporal is not running here: the running-partition overlay is left out of these figures (the page waits at most 1.5 s for it)',
-        `the issue counted ~18,000 partitions as 10 years × 5 assets; here songs and artists are unpartitioned, so 3 daily assets need ~17 years for that many`,
+        `the issue counted ~18,000 partitions as 10 years × 5 assets; here the ${DAILY.length} daily assets (the lake's and the serving database's) make ~${Math.round((10 * 365.25 * DAILY.length) / 1000)},000 in 10 years`,
       ],
     };
   } finally {
