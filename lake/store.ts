@@ -211,20 +211,8 @@ class LocalLake implements Lake {
 
   async write(key: string, body: Buffer | string): Promise<void> {
     const target = this.pathOf(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = path.join(
-      path.dirname(target),
-      `${TMP_MARK}${path.basename(target)}.${randomBytes(6).toString('hex')}`,
-    );
+    const tmp = await writeSynced(target, body);
     try {
-      const fh = await fs.open(tmp, 'wx');
-      try {
-        await fh.writeFile(body);
-        // Without the fsync a crash right after rename can leave an empty file under the final name.
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -234,19 +222,8 @@ class LocalLake implements Lake {
 
   async create(key: string, body: Buffer | string): Promise<boolean> {
     const target = this.pathOf(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = path.join(
-      path.dirname(target),
-      `${TMP_MARK}${path.basename(target)}.${randomBytes(6).toString('hex')}`,
-    );
+    const tmp = await writeSynced(target, body);
     try {
-      const fh = await fs.open(tmp, 'wx');
-      try {
-        await fh.writeFile(body);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
       // link(2), unlike rename(2), refuses to replace an existing name: an atomic create-if-absent
       // of a file that is complete the moment it appears.
       await fs.link(tmp, target);
@@ -441,5 +418,30 @@ class S3Lake implements Lake {
 
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }));
+  }
+}
+
+/**
+ * Writes `body` to a new temporary file beside `target` and syncs it: without the fsync a crash
+ * right after the rename (or link) can leave an empty file under the final name. Returns its path.
+ */
+async function writeSynced(target: string, body: Buffer | string): Promise<string> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = path.join(
+    path.dirname(target),
+    `${TMP_MARK}${path.basename(target)}.${randomBytes(6).toString('hex')}`,
+  );
+  try {
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
   }
 }
