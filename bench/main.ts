@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--keep', 'keep the temp directory (data, lakes, Spark logs)', false)
     .option('--start <day>', 'first UTC day of generated data', '2018-11-01')
     .option('--seed <n>', 'generator seed', '42')
-    .option('--days <n>', 'spark: days of history', '7')
+    .option('--days <n>', 'spark: days of history', '5')
     .option('--events-per-day <n>', 'spark: events per day', '5000')
     .option('--users <n>', 'generated users', '500')
     .option('--songs <n>', 'generated song files', '200')
@@ -79,16 +79,16 @@ async function main(argv: string[]): Promise<number> {
     .option('--gen-events-per-day <n>', 'generator: events per day', '100000')
     .option('--step-seconds <s>', 'poller: how long the EMR step runs', '20')
     .option('--short-history <days>', 'daily: days of history of the short lake', '30')
-    .option('--long-history <days>', 'daily: days of history of the long lake', '90')
+    .option('--long-history <days>', 'daily: days of history of the long lake', '60')
     .option('--daily-events-per-day <n>', 'daily: events per day', '500')
-    .option('--backfill-days <n>', 'orchestration: days of the per-day backfill', '60')
+    .option('--backfill-days <n>', 'orchestration: days of the per-day backfill', '31')
     .option('--backfill-concurrency <n>', "orchestration: the backfill's concurrency", '10')
-    .option('--song-files <n>', 'spark: song files of the songs-write comparison', '1000')
+    .option('--song-files <n>', 'spark: song files of the songs-write comparison', '500')
     .option('--ui-years <n>', 'ui: years of daily partitions in the generated lake', '10')
     .option('--out <file>', 'where the report goes (a .json beside it)', 'docs/benchmarks.md')
     .addHelpText(
       'after',
-      `\nThe defaults finish in about 15 minutes on an idle 2-core machine. The sizes of the goals\n(issue 8), about 45 minutes there:\n  ${GOAL_SIZES}`,
+      `\nThe defaults took 16 minutes on a 2-core machine. The sizes of the goals (issue 8)\ntook 33 minutes there:\n  ${GOAL_SIZES}`,
     )
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
