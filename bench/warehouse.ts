@@ -8,13 +8,13 @@
  *     else if (name === 'warehouse') res = await warehouseBench(o, scratch, log);
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
 import { generate } from '../dev/generator/generate';
 import { startEmbeddedWarehouse } from '../dev/warehouse';
 import { jdbcJar } from '../warehouse/jdbc';
 import { BenchResult, REPO_ROOT, Scratch, addDays, row, runMeasured, tail } from './lib';
+import { freePort } from './stack';
 
 export interface WarehouseBenchOptions {
   days: number;
@@ -25,18 +25,6 @@ export interface WarehouseBenchOptions {
   start: string;
   driverMemory: string;
   master: string;
-}
-
-/** A loopback port that was free a moment ago (the server must be told its port). */
-function freePortFor(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function warehouseBench(
@@ -80,7 +68,7 @@ export async function warehouseBench(
 
   const db = await startEmbeddedWarehouse({
     dir: path.join(scratch.root, 'warehouse', 'pg'),
-    port: await freePortFor(),
+    port: await freePort(),
     database: 'sparkify',
     user: 'sparkify',
   });
