@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import {
   ASSET_KEY_PATTERN,
   contiguousRanges,
@@ -19,7 +20,7 @@ import { planBackfill } from '../lake/plan';
 import { explainAsset, parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
 import { openLake, s3ClientFor, type Lake } from '../lake/store';
-import { acquireLeaseSignal, claimsConflict, leaseStateQuery, type lease } from '../workflows/lease';
+import { acquireLeaseUpdate, type lease } from '../workflows/lease';
 import type {
   AssetResult,
   CodeVersion,
@@ -113,15 +114,15 @@ function digest(text: string): string {
  * even for activities (listings, manifest writes) that have no natural progress points.
  */
 async function withHeartbeats<T>(fn: () => Promise<T>): Promise<T> {
-  const inActivity = (() => {
+  // Local activities cannot heartbeat: the workflow task they run in is kept alive instead.
+  const heartbeats = (() => {
     try {
-      Context.current();
-      return true;
+      return !Context.current().info.isLocal;
     } catch {
       return false;
     }
   })();
-  if (!inActivity) return fn();
+  if (!heartbeats) return fn();
   heartbeat();
   const timer = setInterval(() => heartbeat(), 5_000);
   try {
@@ -146,7 +147,6 @@ export function createActivities(config: Config, overrides: Partial<ActivityDeps
   return heartbeating(createRawActivities(config, overrides));
 }
 
-/** The workflow id of the lease on `key` in this lake: one lease workflow per step and lake. */
 /** The workflow id of the lake's lease workflow: one per lake, holding every step's leases. */
 export function leaseWorkflowId(lakeUri: string): string {
   return `sparkify-leases-${digest(lakeUri).slice(0, 8)}`;
@@ -410,28 +410,22 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     async requestLease(request) {
       const client = temporal();
       const workflowId = leaseWorkflowId(lake.uri);
-      await client.workflow.signalWithStart<typeof lease, [typeof request]>('lease', {
-        workflowId,
-        taskQueue: config.temporal.taskQueue,
-        args: [{}],
-        signal: acquireLeaseSignal,
-        signalArgs: [request],
-        staticSummary: `leases on what the steps write · ${lake.uri}`,
-        staticDetails:
-          'Grants leases on what steps write, first come, first served: a whole-table claim excludes ' +
-          'every other claim on that step, a day-range claim only overlapping ones. Query `leaseState` ' +
-          'for who holds what.',
+      // One call starts the lease workflow if need be and learns whether the request is granted.
+      const answer = await client.workflow.executeUpdateWithStart(acquireLeaseUpdate, {
+        args: [request],
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof lease>('lease', {
+          workflowId,
+          taskQueue: config.temporal.taskQueue,
+          args: [{}],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          staticSummary: `leases on what the steps write · ${lake.uri}`,
+          staticDetails:
+            'Grants leases on what steps write, first come, first served: a whole-table claim excludes ' +
+            'every other claim on that step, a day-range claim only overlapping ones. Query `leaseState` ' +
+            'for who holds what.',
+        }),
       });
-      let heldBy: string[] = [];
-      try {
-        const state = await client.workflow.getHandle(workflowId).query(leaseStateQuery);
-        heldBy = state.held
-          .filter((g) => g.requestId !== request.requestId && claimsConflict(g.claims, request.claims))
-          .map((g) => g.label);
-      } catch {
-        // Only for telling people who holds it; the grant does not depend on it.
-      }
-      return { leaseWorkflowId: workflowId, heldBy };
+      return { leaseWorkflowId: workflowId, ...answer };
     },
 
     async closedWorkflows({ holders }) {

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openLake } from '../lake/store';
 import { readManifests } from '../lake/manifests';
@@ -16,6 +16,7 @@ import { generate } from '../dev/generator/generate';
 import type { GeneratorSummary } from '../dev/generator/generate';
 import type { MaterializeResult } from '../workflows/types';
 import { leaseStateQuery } from '../workflows';
+import type { LeaseAnswer } from '../workflows/lease';
 import { leaseWorkflowId } from '../activities';
 import { createWorker } from '../worker/worker';
 import { freePorts } from './helpers/ports';
@@ -234,9 +235,13 @@ test('a worker killed with SIGKILL mid-step is replaced and the run completes wi
     // request per EMR step), all released.
     const lease = client.workflow.getHandle(leaseWorkflowId(openLake(config.storage.lake).uri));
     expect(await lease.query(leaseStateQuery)).toMatchObject({ held: [], waiting: [] });
-    const grants = (await lease.fetchHistory()).events!.filter(
-      (e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'leaseGranted',
-    );
+    // A grant is told in the request's update answer, or later by a leaseGranted signal.
+    const grants = (await lease.fetchHistory()).events!.filter((e) => {
+      if (e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'leaseGranted')
+        return true;
+      const answer = e.workflowExecutionUpdateCompletedEventAttributes?.outcome?.success?.payloads?.[0];
+      return answer !== undefined && defaultPayloadConverter.fromPayload<LeaseAnswer>(answer).granted;
+    });
     expect(grants).toHaveLength(2);
   } finally {
     worker.kill('SIGKILL');

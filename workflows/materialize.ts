@@ -8,6 +8,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -49,11 +50,21 @@ import {
 
 export const progressQuery = defineQuery<MaterializeResult>('progress');
 
-// Bookkeeping is short, but may list a large song_data; it heartbeats, so a lost worker is
-// noticed in seconds rather than at the end of the timeout.
-const bookkeeping = proxyActivities<SparkifyActivities>({
+// The lease request waits on the lease workflow, which needs a workflow task of its own: as a
+// local activity it would hold this run's task meanwhile, and enough such runs at once would
+// leave the lease workflow none. It heartbeats, so a lost worker is noticed in seconds.
+const leasing = proxyActivities<Pick<SparkifyActivities, 'requestLease'>>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+// Bookkeeping (what to build, manifests, the partition index) reads and writes a few lake
+// objects and waits on nothing else: as local activities they run inside the workflow task,
+// which saves two server round trips and a workflow task per call, several per step. A lost
+// worker is noticed by the workflow task's timeout, and the call runs again on another.
+const bookkeeping = proxyLocalActivities<SparkifyActivities>({
+  startToCloseTimeout: '15 minutes',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 
@@ -171,6 +182,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   };
   setHandler(progressQuery, snapshot);
   const granted = new Set<string>();
+  const releases: Promise<void>[] = [];
   setHandler(leaseGrantedSignal, ({ requestId }) => void granted.add(requestId));
 
   // Pinned once per run: a retry after a deploy runs the code this run started with.
@@ -199,18 +211,17 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       .map((c) => `${c.key} ${c.range ? describeRange(c.range) : '(whole table)'}`)
       .join(', ');
     const requestId = `${workflowId}/${runId}/${unit.key}`;
-    const { leaseWorkflowId, heldBy } = await bookkeeping.requestLease.executeWithOptions(
-      { summary: `lease ${what}` },
-      [
-        {
-          requestId,
-          holder: { workflowId, runId },
-          claims,
-          ttlMs: LEASE_TTL_MS,
-          label: `${what} (${workflowId})`,
-        },
-      ],
-    );
+    const answer = await leasing.requestLease.executeWithOptions({ summary: `lease ${what}` }, [
+      {
+        requestId,
+        holder: { workflowId, runId },
+        claims,
+        ttlMs: LEASE_TTL_MS,
+        label: `${what} (${workflowId})`,
+      },
+    ]);
+    const { leaseWorkflowId, heldBy } = answer;
+    if (answer.granted) granted.add(requestId);
     const assets = unit.steps.flatMap((s) => s.assets);
     try {
       if (!granted.has(requestId)) {
@@ -223,13 +234,17 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       setStatus(assets, { status: 'running', reason: undefined });
       await fn();
     } finally {
-      await CancellationScope.nonCancellable(async () => {
-        try {
-          await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
-        } catch {
-          // The lease workflow released it already (its holder check, or its time ran out).
-        }
-      });
+      // Sent now, awaited before the run ends: what depends on this unit need not wait for the
+      // lease workflow's acknowledgement.
+      releases.push(
+        CancellationScope.nonCancellable(async () => {
+          try {
+            await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
+          } catch {
+            // The lease workflow released it already (its holder check, or its time ran out).
+          }
+        }),
+      );
     }
   };
 
@@ -403,33 +418,37 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
 
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
-  for (;;) {
-    for (const unit of units) {
-      if (started.has(unit.key) || !unit.deps.every((d) => finished(units.find((u) => u.key === d)!)))
-        continue;
-      const failedDep = unit.deps.find((d) => !succeeded(d));
-      if (failedDep !== undefined) {
+  try {
+    for (;;) {
+      for (const unit of units) {
+        if (started.has(unit.key) || !unit.deps.every((d) => finished(units.find((u) => u.key === d)!)))
+          continue;
+        const failedDep = unit.deps.find((d) => !succeeded(d));
+        if (failedDep !== undefined) {
+          started.add(unit.key);
+          setStatus(
+            unit.steps.flatMap((s) => s.assets),
+            { status: 'skipped', reason: `upstream step ${failedDep} did not materialize` },
+          );
+          continue;
+        }
+        if (running.size >= input.maxParallelSteps) continue;
         started.add(unit.key);
-        setStatus(
-          unit.steps.flatMap((s) => s.assets),
-          { status: 'skipped', reason: `upstream step ${failedDep} did not materialize` },
+        running.set(
+          unit.key,
+          runUnit(unit).finally(() => running.delete(unit.key)),
         );
+      }
+      if (running.size === 0) {
+        // Nothing left in flight: either every unit has been dealt with, or the pass above just
+        // skipped some and the next pass resolves what depended on them.
+        if (units.every((u) => started.has(u.key))) break;
         continue;
       }
-      if (running.size >= input.maxParallelSteps) continue;
-      started.add(unit.key);
-      running.set(
-        unit.key,
-        runUnit(unit).finally(() => running.delete(unit.key)),
-      );
+      await Promise.race(running.values());
     }
-    if (running.size === 0) {
-      // Nothing left in flight: either every unit has been dealt with, or the pass above just
-      // skipped some and the next pass resolves what depended on them.
-      if (units.every((u) => started.has(u.key))) break;
-      continue;
-    }
-    await Promise.race(running.values());
+  } finally {
+    await CancellationScope.nonCancellable(() => Promise.all(releases));
   }
 
   // A failure reported on an asset also names what it blocked, for the reader of the result.

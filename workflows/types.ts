@@ -181,7 +181,10 @@ export interface SparkifyActivities {
   recordMaterialization(input: RecordInput): Promise<AssetResult[]>;
   recordFailure(input: RecordFailureInput): Promise<void>;
   /** Asks for leases (starting the lake's lease workflow if needed); the grant comes by signal. */
-  requestLease(input: LeaseRequestInput): Promise<{ leaseWorkflowId: string; heldBy: string[] }>;
+  /** Granted at once when nothing conflicts; otherwise the `leaseGranted` signal follows. */
+  requestLease(
+    input: LeaseRequestInput,
+  ): Promise<{ leaseWorkflowId: string; granted: boolean; heldBy: string[] }>;
   /** Of the given workflow runs, those that are no longer running (`<workflowId>/<runId>`). */
   closedWorkflows(input: { holders: LeaseHolder[] }): Promise<string[]>;
   planBackfill(input: PlanBackfillInput): Promise<BackfillPlan>;
