@@ -19,6 +19,17 @@ export interface Row {
   better?: 'lower' | 'higher';
 }
 
+/** Every bench, in the order they run and are reported. */
+export const BENCH_ORDER = [
+  'daily',
+  'spark',
+  'orchestration',
+  'warehouse',
+  'ui',
+  'generator',
+  'poller',
+] as const;
+
 export interface BenchResult {
   name: string;
   title: string;
@@ -30,6 +41,8 @@ export interface BenchResult {
   skipped?: string;
   /** The 1-minute load average before and after: how far to trust the wall times. */
   load?: { before: number; after: number };
+  /** The command and day that measured it (a report can hold sections of several runs). */
+  measuredBy?: { command: string; date: string };
 }
 
 export function row(

@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { dailyBench } from './daily';
 import { generatorBench } from './generator';
-import { BenchResult, Scratch, killRunning, printResult } from './lib';
+import { BENCH_ORDER, BenchResult, Scratch, killRunning, printResult } from './lib';
 import { orchestrationBench } from './orchestration';
 import { pollerBench } from './poller';
 import { writeReport } from './report';
@@ -21,7 +21,7 @@ import { warehouseBench } from './warehouse';
 const GOAL_SIZES =
   'npm run bench -- --days 14 --long-history 365 --backfill-days 365 --song-files 10000 --ui-years 10';
 
-const BENCHES = ['daily', 'spark', 'orchestration', 'warehouse', 'ui', 'generator', 'poller'] as const;
+const BENCHES = BENCH_ORDER;
 type BenchName = (typeof BENCHES)[number];
 
 const int = (flag: string, min: number) =>

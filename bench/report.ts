@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BenchResult, Row } from './lib';
+import { BENCH_ORDER, type BenchResult, type Row } from './lib';
 
 export interface BenchRun {
   argv: string[];
@@ -44,17 +44,44 @@ function line(r: Row): string {
   return `| ${r.figure} | ${fmt(r.value, r.unit)} | ${base} | ${ratio} |`;
 }
 
+/**
+ * The sections of an earlier report that this run did not measure: `--only spark` replaces the
+ * spark section and keeps the others, each still naming the command that measured it.
+ */
+function earlierResults(jsonFile: string, measured: readonly BenchResult[]): BenchResult[] {
+  let earlier: { command?: string; machine?: { date?: string }; results?: BenchResult[] };
+  try {
+    earlier = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as typeof earlier;
+  } catch {
+    return [];
+  }
+  return (earlier.results ?? [])
+    .filter((r) => !measured.some((m) => m.name === r.name))
+    .map((r) => ({
+      ...r,
+      measuredBy: r.measuredBy ?? {
+        command: earlier.command ?? 'unknown',
+        date: (earlier.machine?.date ?? '').slice(0, 10),
+      },
+    }));
+}
+
 export function writeReport(out: string, run: BenchRun): string[] {
   const m = machine();
   const command = `npm run bench -- ${run.argv.join(' ')}`.trim();
+  const jsonFile = out.replace(/\.md$/, '') + '.json';
+  const measured = run.results.map((r) => ({ ...r, measuredBy: { command, date: m.date.slice(0, 10) } }));
+  const order = (r: BenchResult) => (BENCH_ORDER as readonly string[]).indexOf(r.name);
+  const results = [...measured, ...earlierResults(jsonFile, measured)].sort((a, b) => order(a) - order(b));
   const md: string[] = [
     '# Benchmarks',
     '',
-    `Written by \`${command}\` on ${m.date.slice(0, 10)}: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}, ${m.java}. Every figure beside its baseline, measured in the same run; the two sides alternate; medians of the repetitions. The load average before and after each bench says how far to trust its wall times.`,
+    `On ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}, ${m.java}. Every figure beside its baseline, measured in the same run; the two sides alternate; medians of the repetitions. Each section names the command that measured it. The load average before and after each bench says how far to trust its wall times.`,
     '',
   ];
-  for (const r of run.results) {
+  for (const r of results) {
     md.push(`## ${r.title}`, '');
+    md.push(`Measured by \`${r.measuredBy!.command}\` on ${r.measuredBy!.date}.`, '');
     md.push(
       `Parameters: ${Object.entries(r.params)
         .map(([k, v]) => `${k}=${String(v)}`)
@@ -68,9 +95,8 @@ export function writeReport(out: string, run: BenchRun): string[] {
     md.push('');
   }
   for (const f of run.failures) md.push(`**${f.name} failed:** ${f.error}`, '');
-  const jsonFile = out.replace(/\.md$/, '') + '.json';
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   fs.writeFileSync(out, `${md.join('\n').trim()}\n`);
-  fs.writeFileSync(jsonFile, `${JSON.stringify({ command, machine: m, ...run }, null, 2)}\n`);
+  fs.writeFileSync(jsonFile, `${JSON.stringify({ command, machine: m, ...run, results }, null, 2)}\n`);
   return [out, jsonFile];
 }
