@@ -60,6 +60,10 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     '--log-level',
     'warn',
     ...searchAttributeFlags().flatMap((f) => ['--search-attribute', f]),
+    // A step's activity goes straight back to the worker that scheduled it, in the answer to
+    // its workflow task, instead of through the task queue: a round trip less per step.
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
     ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
   ];
   const logFile = opts.logFile ?? `${opts.dbFile}.log`;
