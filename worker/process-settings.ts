@@ -6,7 +6,7 @@
  * Why (bench orchestration, a per-day backfill of the whole graph over 91 days, with the
  * SPARKIFY_WORKER_MEMORY_LOG_MS log and /proc/<pid>/smaps): without them the worker peaked at
  * 354–384 MiB. What was live was much less: ~40 MiB on the main thread's V8 heap and ~50 on the
- * workflow thread's (the 1.6 MB workflow bundle, two thirds of it zod, and the running
+ * workflow thread's (the 1.6 MB workflow bundle, about 60% of it zod, and the running
  * workflows). The rest was slack: each of the two V8 heaps with up to 16 MiB semi-spaces and an
  * old generation allowed to grow towards a 4 GiB limit before a full collection (~200 MiB of V8
  * pages at the peak), and glibc's per-thread malloc arenas (~100 MiB: the Rust core's threads and
