@@ -77,5 +77,7 @@ RUN ln -s /app/dist/client/bin.js /usr/local/bin/sparkify
 # Root owns the files and the worker cannot change them: the code it uploads to EMR is exactly
 # the code in the image.
 USER node
+# The worker's memory settings (worker/process-settings.ts; test/compose.test.ts checks these).
+ENV MALLOC_ARENA_MAX=2
 # One process (no npm or shell wrapper), so SIGTERM reaches the worker and it shuts down cleanly.
-CMD ["node", "--enable-source-maps", "dist/worker/main.js"]
+CMD ["node", "--enable-source-maps", "--max-semi-space-size=2", "--max-old-space-size=192", "dist/worker/main.js"]

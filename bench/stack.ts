@@ -13,6 +13,7 @@ import { loadConfig, type Config } from '../config/config';
 import { startLocalEmr, type LocalEmr } from '../dev/emr-local';
 import { startTemporalDevServer, type DevServer } from '../dev/temporal-server';
 import type { MaterializeResult } from '../workflows/types';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker/process-settings';
 import { REPO_ROOT } from './lib';
 
 export interface BenchStack {
@@ -58,9 +59,13 @@ export async function startBenchStack(
   },
 ): Promise<BenchStack> {
   if (opts.compiled) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
-  const workerArgs = opts.compiled
-    ? [path.join(REPO_ROOT, 'dist', 'worker', 'main.js')]
-    : ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'worker/main.ts')];
+  // With the node flags and environment the image runs the worker with.
+  const workerArgs = [
+    ...WORKER_NODE_FLAGS,
+    ...(opts.compiled
+      ? [path.join(REPO_ROOT, 'dist', 'worker', 'main.js')]
+      : ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'worker/main.ts')]),
+  ];
   const temporal: DevServer = await startTemporalDevServer({
     dbFile: path.join(root, 'temporal.db'),
     port: await freePort(),
@@ -84,6 +89,7 @@ export async function startBenchStack(
       temporalPid: temporal.process.pid,
       lake(name, lakeDir, raw, extra = {}) {
         const env: Record<string, string> = {
+          ...WORKER_ENV,
           SPARKIFY_TEMPORAL_ADDRESS: temporal.address,
           SPARKIFY_TEMPORAL_TASK_QUEUE: `bench-${name}`,
           SPARKIFY_EMR_ENDPOINT: localEmr.endpoint,

@@ -14,6 +14,7 @@ import { TEMPORAL_CLI } from '../dev/temporal-server';
 import { ENV_SETTINGS, loadConfig } from '../config/config';
 import { SEARCH_ATTRIBUTES, searchAttributeFlags } from '../workflows/search-attributes';
 import { DATA_FILES } from '../scripts/build';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker/process-settings';
 import {
   contextPaths,
   copies,
@@ -445,6 +446,29 @@ describe('Dockerfile', () => {
     }
     // `npm run build` writes the worker's prebuilt workflow bundle where the image copies from.
     expect(fromBuild()).toContain('dist/workflows');
+  });
+
+  test('runs the worker with its memory settings (worker/process-settings.ts), as npm start and the bench do', () => {
+    const command = imageCommand();
+    expect(command.slice(1, -1)).toEqual([...WORKER_NODE_FLAGS]);
+    const env = Object.fromEntries(
+      finalStage()
+        .filter((i) => i.op === 'ENV')
+        .map((i) => i.args.split('=', 2) as [string, string]),
+    );
+    for (const [name, value] of Object.entries(WORKER_ENV))
+      expect({ name, value: env[name] }).toEqual({ name, value });
+    const start = z
+      .object({ scripts: z.object({ start: z.string() }) })
+      .parse(JSON.parse(read('package.json'))).scripts.start;
+    expect(start).toBe(
+      [
+        ...Object.entries(WORKER_ENV).map(([k, v]) => `${k}=${v}`),
+        'node',
+        ...WORKER_NODE_FLAGS,
+        'dist/worker/main.js',
+      ].join(' '),
+    );
   });
 
   test('copies only paths that exist, and .dockerignore does not drop them', () => {

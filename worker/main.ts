@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/config';
 import { prebuiltWorkflowBundle } from './bundle';
+import { startMemoryLog } from './memory-log';
 import { createWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -9,6 +10,7 @@ async function main(): Promise<void> {
   console.log(
     `sparkify worker: task queue ${config.temporal.taskQueue} on ${config.temporal.address} (namespace ${config.temporal.namespace}); workflows ${bundle ? `from the prebuilt bundle ${bundle.codePath}` : 'bundled from the sources at start'}`,
   );
+  startMemoryLog();
   await worker.run();
 }
 
