@@ -23,7 +23,7 @@ export const WORKER_NODE_FLAGS: readonly string[] = [
   // Each isolate's old generation; V8 flags are per process, so the workflow thread (which the
   // SDK starts without resourceLimits) gets it too. It makes V8 collect well before 4 GiB, and
   // leaves the workflow thread ~140 MiB above what the bundle takes for running workflows (about
-  // 1 MiB each or less: its heap held ~12 MiB more with a dozen running; worker.ts caches <= 200).
+  // 1 MiB each or less: its heap held ~12 MiB more with a dozen running; worker.ts caches <= 100).
   '--max-old-space-size=192',
 ];
 

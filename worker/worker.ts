@@ -48,8 +48,9 @@ export async function createWorker(opts: StartWorkerOptions): Promise<Worker> {
     // Cloud every heartbeat that reaches the server is a billable Action.
     // Workflows kept in memory between their tasks. A backfill keeps only `concurrency` children
     // (and the lease workflow) busy at once; the default, sized from the heap, would keep
-    // thousands of finished runs' sandboxes. Evicted ones replay from history when needed.
-    maxCachedWorkflows: 200,
+    // thousands of finished runs' sandboxes. Evicted ones replay from history when needed. 100
+    // leaves the workflow thread's 192 MiB heap (process-settings.ts) room to spare.
+    maxCachedWorkflows: 100,
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
     defaultHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
   });

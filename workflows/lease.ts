@@ -194,9 +194,11 @@ export async function lease(input: LeaseInput): Promise<void> {
       changed = false;
       continue;
     }
-    // After a grant pass, so no update handler is left waiting for one.
+    // After a grant pass, so no update handler is left waiting for one. Short runs: the worker's
+    // native memory grew ~25 MiB over each 4,000-event run of this workflow (bench
+    // orchestration, 366 days: 274 MiB peak at 4,000 events, 245 at 1,000).
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > 4_000) {
+    if (info.continueAsNewSuggested || info.historyLength > 1_000) {
       // A request arriving meanwhile is answered by the next pass before this run hands over.
       await condition(() => changed || allHandlersFinished());
       if (changed) continue;
