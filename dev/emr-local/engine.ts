@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -38,6 +38,8 @@ export interface StepRecord {
   stateChangeMessage?: string;
   failure?: { reason: string; message: string; logFile: string };
   runnerPid?: number;
+  /** What the runner's command line carries to tell it from a reused pid; the step id if unset. */
+  runnerTag?: string;
   /** The command's pid, which is also its process group (the runner starts it detached). */
   pgid?: number;
   exitCode?: number;
@@ -80,6 +82,8 @@ export class StepEngine {
   private readonly stateFile: string;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A runner started ahead of the next step, waiting on stdin for it: node's start is paid early. */
+  private standby?: { proc: ChildProcess; tag: string };
 
   private readonly classData: ClassDataArchive;
 
@@ -103,6 +107,7 @@ export class StepEngine {
     this.timer = setInterval(() => this.tick(), this.cfg.pollIntervalMs);
     this.timer.unref();
     this.tick();
+    this.prepareStandby();
   }
 
   stepDir(stepId: string): string {
@@ -214,9 +219,16 @@ export class StepEngine {
    */
   async stop(opts: { killSteps?: boolean } = {}): Promise<void> {
     this.stopped = true;
+    this.dropStandby();
     if (this.timer) clearInterval(this.timer);
     if (opts.killSteps) await this.killActiveSteps();
     this.save();
+  }
+
+  /** Closing its stdin tells the standby runner there will be no step: it exits. */
+  private dropStandby(): void {
+    this.standby?.proc.stdin?.destroy();
+    this.standby = undefined;
   }
 
   /**
@@ -225,6 +237,7 @@ export class StepEngine {
    */
   killActiveStepsSync(): void {
     this.stopped = true;
+    this.dropStandby();
     if (this.timer) clearInterval(this.timer);
     let killed = false;
     for (const step of this.steps().filter((s) => ACTIVE.has(s.state))) {
@@ -297,6 +310,51 @@ export class StepEngine {
   }
 
   /** Starts the step's runner; false when the step failed without starting a process. */
+  private runnerEnv(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      ...this.cfg.stepEnv,
+      PYSPARK_PYTHON: this.cfg.pythonPath,
+      PYSPARK_DRIVER_PYTHON: this.cfg.pythonPath,
+    };
+  }
+
+  /** Starts the standby runner if there is none; it exits by itself when this server goes. */
+  private prepareStandby(): void {
+    if (this.stopped || this.standby) return;
+    const tag = `standby-${randomBytes(8).toString('hex')}`;
+    const proc = spawn(process.execPath, [RUNNER, '--standby', tag], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: this.runnerEnv(),
+    });
+    proc.on('error', () => undefined);
+    proc.stdin!.on('error', () => undefined);
+    const standby = { proc, tag };
+    proc.once('exit', () => {
+      if (this.standby === standby) this.standby = undefined;
+    });
+    proc.unref();
+    (proc.stdin as unknown as { unref?: () => void }).unref?.();
+    this.standby = standby;
+  }
+
+  /** The standby runner given this step, or a runner started for it. */
+  private startRunner(step: StepRecord, dir: string): ChildProcess {
+    const standby = this.standby;
+    this.standby = undefined;
+    if (standby && standby.proc.exitCode === null && standby.proc.pid !== undefined) {
+      standby.proc.stdin!.end(`${dir}\t${step.id}\n`);
+      step.runnerTag = standby.tag;
+      return standby.proc;
+    }
+    return spawn(process.execPath, [RUNNER, dir, step.id], {
+      detached: true,
+      stdio: 'ignore',
+      env: this.runnerEnv(),
+    });
+  }
+
   private launch(step: StepRecord): boolean {
     const dir = this.stepDir(step.id);
     fs.mkdirSync(dir, { recursive: true });
@@ -317,16 +375,7 @@ export class StepEngine {
     }
     const spec = { command: translation.command, args: translation.args, cwd: dir };
     fs.writeFileSync(path.join(dir, 'command.json'), `${JSON.stringify(spec, null, 2)}\n`);
-    const runner = spawn(process.execPath, [RUNNER, dir, step.id], {
-      detached: true,
-      stdio: 'ignore',
-      env: {
-        ...process.env,
-        ...this.cfg.stepEnv,
-        PYSPARK_PYTHON: this.cfg.pythonPath,
-        PYSPARK_DRIVER_PYTHON: this.cfg.pythonPath,
-      },
-    });
+    const runner = this.startRunner(step, dir);
     runner.unref();
     // Polling alone would do; the exit event only makes short steps finish sooner.
     runner.on('exit', () => {
@@ -337,6 +386,7 @@ export class StepEngine {
     step.startedAt = Date.now();
     if (runner.pid !== undefined) step.runnerPid = runner.pid;
     this.save();
+    this.prepareStandby();
     return true;
   }
 
@@ -432,7 +482,7 @@ export class StepEngine {
     const pid = step.runnerPid as number;
     try {
       // Pids get reused across restarts; the runner's command line names its step.
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(step.id);
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(step.runnerTag ?? step.id);
     } catch {
       if (fs.existsSync('/proc/self/cmdline')) return false;
       try {
