@@ -170,7 +170,9 @@ class Run:
                     f"raw input root {self.args.raw} does not exist: check --raw (storage.raw)"
                 )
             glob = f"{self.raw}/{songdata.SONG_GLOB}"
-            lines, files = sources.read_glob_lines(self.spark, glob)
+            lines, files, size = sources.read_glob_lines(self.spark, glob)
+            # The songs' own settings (a later log_input tunes for the logs' size).
+            session.tune_for_input(self.spark, size)
             parsed = self._persist(songdata.parse_songs(lines))
             stats = (
                 parsed.groupBy("reason")
