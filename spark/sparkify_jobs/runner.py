@@ -212,16 +212,15 @@ class Run:
             lines = sources.read_lines(self.spark, existing)
             # Cached once, parsed once; identical lines are told apart by hash, not shuffled.
             parsed = self._persist(logdata.classify(logdata.with_file_day(lines)))
-            events, plays_dropped = logdata.resolve_identities(parsed)
-            # One pass answers every count the run needs: distinct lines per reason and day, and
-            # how many copies of a line the files held (by the line's hashes).
-            stats = (
-                events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
-                .agg(F.count(F.lit(1)).alias("_copies"))
-                .groupBy("file_day", "reason", "is_play")
-                .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
-                .collect()
-            )
+            # One job answers every count the run needs: distinct lines per reason and day, how
+            # many copies of a line the files held (by the line's hashes), and which play
+            # identities more than one line claims.
+            got = _line_stats(parsed).unionByName(_clashes(parsed)).collect()
+            affected = [r["songplay_id"] for r in got if r["songplay_id"] is not None]
+            stats = [r for r in got if r["songplay_id"] is None]
+            events, plays_dropped = logdata.resolve_identities(parsed, affected)
+            if affected:  # some lines became duplicate_event_id: counted again
+                stats = _line_stats(events).collect()
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
@@ -605,3 +604,26 @@ class Run:
 
 
 _EMPTY_VERSION = "0" * 16
+
+
+def _line_stats(events: DataFrame) -> DataFrame:
+    """Per file day, reason and is_play: distinct lines (n) and extra copies of them (dups)."""
+    return (
+        events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
+        .agg(F.count(F.lit(1)).alias("_copies"))
+        .groupBy("file_day", "reason", "is_play")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
+        .withColumn("songplay_id", F.lit(None).cast("string"))
+    )
+
+
+def _clashes(events: DataFrame) -> DataFrame:
+    """logdata.clashing_ids in _line_stats' shape, to be collected with it."""
+    return logdata.clashing_ids(events).select(
+        F.lit(None).cast("string").alias("file_day"),
+        F.lit(None).cast("string").alias("reason"),
+        F.lit(None).cast("boolean").alias("is_play"),
+        F.lit(None).cast("long").alias("n"),
+        F.lit(None).cast("long").alias("dups"),
+        "songplay_id",
+    )
