@@ -214,7 +214,8 @@ def references(
     if ref is None:
         n, sample = count_and_sample(keys, col)
         return check(asset, name, n, sample, missing_ref)
-    orphans = keys.join(ref.select(F.col(ref_col).alias(col)), col, "left_anti")
+    # A sort-merge join, not a broadcast: broadcasting `ref` would cost a Spark job of its own.
+    orphans = keys.join(ref.select(F.col(ref_col).alias(col)).hint("merge"), col, "left_anti")
     n, sample = count_and_sample(orphans, col)
     return check(asset, name, n, sample, orphans_found if n else None)
 

@@ -564,6 +564,8 @@ class Run:
             )
         )
         cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
+        # Sort-merge, not broadcast: a broadcast would cost a Spark job of its own.
+        cur = cur.hint("merge")
         bad = (
             latest.join(cur, "user_id", "left")
             .where(
