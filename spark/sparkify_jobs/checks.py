@@ -7,11 +7,12 @@ Whether a failed check blocks publishing is not decided here: the asset declarat
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation, Window
 from pyspark.sql import functions as F
 
 from sparkify_jobs import graph
@@ -69,8 +70,7 @@ class Profile:
 def profile(df: DataFrame, key: str, columns: Sequence[str], by: Sequence[str] = ()) -> Profile:
     """`by` must be a function of the key (e.g. the day of a start_time), else a key repeated
     across groups would escape the duplicate count."""
-    # An order-independent digest: the sum of each row's 64-bit hash, exact in a decimal.
-    row_hash = F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
+    row_hash = _row_hash(columns)
     per_key = df.groupBy(key, *by).agg(F.count(F.lit(1)).alias("_n"), F.sum(row_hash).alias("_h"))
     is_null, is_dup = F.col(key).isNull(), F.col(key).isNotNull() & (F.col("_n") > 1)
     groups = (
@@ -96,6 +96,89 @@ def profile(df: DataFrame, key: str, columns: Sequence[str], by: Sequence[str] =
         else []
     )
     return Profile(rows, versions, sum(int(g["nulls"]) for g in groups), dups, sample)
+
+
+def _row_hash(columns: Sequence[str]) -> F.Column:
+    # An order-independent digest: the sum of each row's 64-bit hash, exact in a decimal.
+    return F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
+
+
+class Audit:
+    """`profile`, measured by the write of the table itself instead of a job of its own.
+
+    `apply` goes into the write's plan after the rows are clustered by `by` (one partition
+    per group or several groups per partition; one partition in all when `by` is empty) and
+    before they are sorted for the files: two window passes over each group, sorted by the
+    key, count its rows, sum its digest and flag each key that repeats (a duplicate sorts
+    next to its first occurrence); `DataFrame.observe` hands the totals to the driver when
+    the write finishes, and the helper columns are dropped before anything is written. The
+    metrics are taken in the write's last stage, whose updates Spark applies once per
+    partition whatever a task's retries. `by` must be a function of the key (as for
+    `profile`), else a key repeated across groups would escape the duplicate count.
+    """
+
+    def __init__(self, key: str, columns: Sequence[str], by: Sequence[str] = ()):
+        self.key, self.columns, self.by = key, tuple(columns), tuple(by)
+        self._obs: Observation | None = None
+        self._df: DataFrame | None = None
+
+    def apply(self, df: DataFrame) -> DataFrame:
+        key = F.col(self.key)
+        group = Window.partitionBy(*self.by).rowsBetween(
+            Window.unboundedPreceding, Window.unboundedFollowing
+        )
+        ordered = Window.partitionBy(*self.by).orderBy(self.key)
+        prev, prev2 = F.lag(key, 1).over(ordered), F.lag(key, 2).over(ordered)
+        # The first repeat of a key: a key twice or more counts once, as in `profile`.
+        first_repeat = F.coalesce((prev == key) & ~prev2.eqNullSafe(key), F.lit(False))
+        marked = df.select(
+            "*",
+            F.count(F.lit(1)).over(group).alias("_audit_n"),
+            F.sum(_row_hash(self.columns)).over(group).alias("_audit_h"),
+            F.row_number().over(ordered).alias("_audit_rn"),
+            first_repeat.alias("_audit_dup"),
+        )
+        group_row = F.struct(
+            *self.by, F.col("_audit_n").alias("n"), F.col("_audit_h").cast("string").alias("h")
+        )
+        self._obs = Observation()
+        observed = marked.observe(
+            self._obs,
+            F.count(F.when(key.isNull(), F.lit(1))).alias("nulls"),
+            F.count(F.when(F.col("_audit_dup"), F.lit(1))).alias("dups"),
+            # One entry per group (a day, or the table): a few hundred at most.
+            F.to_json(F.collect_list(F.when(F.col("_audit_rn") == 1, group_row))).alias("groups"),
+        )
+        self._df = df
+        return observed.drop("_audit_n", "_audit_h", "_audit_rn", "_audit_dup")
+
+    def profile(self) -> Profile:
+        """The profile of what the write wrote; empty when nothing was written. A failed
+        uniqueness check samples its keys with a query of its own: the only job an audit can
+        cost, and only on failure."""
+        if self._obs is None:
+            return Profile({}, {}, 0, 0, [])
+        m = self._obs.get
+        groups = json.loads(m["groups"] or "[]")
+        rows = {tuple(g[c] for c in self.by): int(g["n"]) for g in groups}
+        versions = {
+            tuple(g[c] for c in self.by): version(int(g["n"]), int(g["h"] or 0)) for g in groups
+        }
+        dups = int(m["dups"])
+        sample: list[Any] = []
+        if dups:
+            sample = [
+                r[0]
+                for r in self._df.where(F.col(self.key).isNotNull())
+                .groupBy(self.key)
+                .count()
+                .where("count > 1")
+                .select(self.key)
+                .orderBy(self.key)
+                .limit(SAMPLE_SIZE)
+                .collect()
+            ]
+        return Profile(rows, versions, int(m["nulls"]), dups, sample)
 
 
 def key_checks(asset: str, table: str, key: str, p: Profile) -> list[Check]:
@@ -131,7 +214,8 @@ def references(
     if ref is None:
         n, sample = count_and_sample(keys, col)
         return check(asset, name, n, sample, missing_ref)
-    orphans = keys.join(ref.select(F.col(ref_col).alias(col)), col, "left_anti")
+    # A sort-merge join, not a broadcast: broadcasting `ref` would cost a Spark job of its own.
+    orphans = keys.join(ref.select(F.col(ref_col).alias(col)).hint("merge"), col, "left_anti")
     n, sample = count_and_sample(orphans, col)
     return check(asset, name, n, sample, orphans_found if n else None)
 

@@ -17,6 +17,7 @@ from datetime import date
 
 from pyspark.sql import DataFrame
 
+from sparkify_jobs.checks import Audit
 from sparkify_jobs.fs import HadoopFS
 
 QUARANTINE = "_quarantine"
@@ -43,10 +44,17 @@ def iso_day_dir(day: date) -> str:
 
 
 def write_parquet(
-    df: DataFrame, uri: str, partition_by: Sequence[str] = (), sort_by: Sequence[str] = ()
+    df: DataFrame,
+    uri: str,
+    partition_by: Sequence[str] = (),
+    sort_by: Sequence[str] = (),
+    audit: Audit | None = None,
 ) -> None:
-    """Writes `df` to an empty location: one file per partition, or one file in all."""
+    """Writes `df` to an empty location: one file per partition, or one file in all; `audit`
+    measures the rows on their way (checks.Audit, grouped by `partition_by`)."""
     df = df.repartition(*partition_by) if partition_by else df.coalesce(1)
+    if audit is not None:
+        df = audit.apply(df)
     writer = df.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
@@ -90,10 +98,11 @@ class Staging:
         rel: str,
         partition_by: Sequence[str] = (),
         sort_by: Sequence[str] = (),
+        audit: Audit | None = None,
     ) -> str:
         """Stages a new version of a whole table; publishing replaces the table as a whole."""
         uri = self.uri(rel)
-        write_parquet(df, uri, partition_by, sort_by)
+        write_parquet(df, uri, partition_by, sort_by, audit)
         self._tables.append(rel)
         return uri
 
@@ -110,12 +119,13 @@ class Staging:
         days: Iterable[date],
         days_with_rows: Iterable[date],
         day_dir: Callable[[date], str],
+        audit: Audit | None = None,
     ) -> str:
         """Stages the partitions of `days`; publishing replaces exactly those partitions, and
         removes the ones of days that now have no rows."""
         uri = self.uri(rel)
         if set(days_with_rows):
-            write_parquet(df, uri, partition_by, sort_by)
+            write_parquet(df, uri, partition_by, sort_by, audit)
         self._days.append(_StagedDays(rel, list(days), day_dir))
         return uri
 

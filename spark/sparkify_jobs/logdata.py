@@ -140,23 +140,32 @@ def classify(lines: DataFrame) -> DataFrame:
     return typed
 
 
-def resolve_identities(events: DataFrame) -> tuple[DataFrame, int]:
-    """Classified events -> (events in which each play identity has one row, identical play
-    lines dropped). Two different lines with one play identity would make songplay_id
-    ambiguous: the smallest line keeps it, the others are quarantined as duplicate_event_id.
-
-    Runs one small job (plays counted per songplay_id: 40 bytes a play cross the shuffle, not
-    the lines) and, only when some identity has several rows, a second one on those rows alone.
-    `events` should be cached: it is read by both."""
+def clashing_ids(events: DataFrame) -> DataFrame:
+    """(songplay_id) of the play identities that classified events give to more than one line
+    (40 bytes a play cross the shuffle, not the lines)."""
     good_play = F.col("reason").isNull() & F.col("is_play")
-    counts = (
+    return (
         events.where(good_play)
         .groupBy("songplay_id")
         .agg(F.count(F.lit(1)).alias("_n"))
         .where("_n > 1")
         .select("songplay_id")
     )
-    affected = [r[0] for r in counts.collect()]
+
+
+def resolve_identities(
+    events: DataFrame, affected: list[str] | None = None
+) -> tuple[DataFrame, int]:
+    """Classified events and their `clashing_ids` -> (events in which each play identity has
+    one row, identical play lines dropped). Two different lines with one play identity would
+    make songplay_id ambiguous: the smallest line keeps it, the others are quarantined as
+    duplicate_event_id.
+
+    Free when no identity has several rows; else one job on those rows alone (plus one to find
+    them when `affected` is not given). `events` should be cached: it is read again."""
+    good_play = F.col("reason").isNull() & F.col("is_play")
+    if affected is None:
+        affected = [r[0] for r in clashing_ids(events).collect()]
     if not affected:
         return events, 0
     ids = events.sparkSession.createDataFrame([(i,) for i in affected], "songplay_id string")

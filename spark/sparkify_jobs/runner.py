@@ -34,11 +34,11 @@ from sparkify_jobs import (
 )
 from sparkify_jobs.args import Args
 from sparkify_jobs.checks import (
+    Audit,
     Check,
     check,
     count_and_sample,
     key_checks,
-    profile,
     quarantine_share,
     references,
 )
@@ -170,7 +170,9 @@ class Run:
                     f"raw input root {self.args.raw} does not exist: check --raw (storage.raw)"
                 )
             glob = f"{self.raw}/{songdata.SONG_GLOB}"
-            lines, files = sources.read_glob_lines(self.spark, glob)
+            lines, files, size = sources.read_glob_lines(self.spark, glob)
+            # The songs' own settings (a later log_input tunes for the logs' size).
+            session.tune_for_input(self.spark, size)
             parsed = self._persist(songdata.parse_songs(lines))
             stats = (
                 parsed.groupBy("reason")
@@ -210,16 +212,15 @@ class Run:
             lines = sources.read_lines(self.spark, existing)
             # Cached once, parsed once; identical lines are told apart by hash, not shuffled.
             parsed = self._persist(logdata.classify(logdata.with_file_day(lines)))
-            events, plays_dropped = logdata.resolve_identities(parsed)
-            # One pass answers every count the run needs: distinct lines per reason and day, and
-            # how many copies of a line the files held (by the line's hashes).
-            stats = (
-                events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
-                .agg(F.count(F.lit(1)).alias("_copies"))
-                .groupBy("file_day", "reason", "is_play")
-                .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
-                .collect()
-            )
+            # One job answers every count the run needs: distinct lines per reason and day, how
+            # many copies of a line the files held (by the line's hashes), and which play
+            # identities more than one line claims.
+            got = _line_stats(parsed).unionByName(_clashes(parsed)).collect()
+            affected = [r["songplay_id"] for r in got if r["songplay_id"] is not None]
+            stats = [r for r in got if r["songplay_id"] is None]
+            events, plays_dropped = logdata.resolve_identities(parsed, affected)
+            if affected:  # some lines became duplicate_event_id: counted again
+                stats = _line_stats(events).collect()
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
@@ -288,8 +289,14 @@ class Run:
         rep = self._song_report(src)
         chosen = self._persist(songs.pick_songs(src.good))
         match = chosen.select(*(f.name for f in schemas.SONG_MATCH.fields))
-        # The version covers what songplays reads too (artist_name), not only the songs table.
-        p = profile(match, "song_id", match.columns)
+        self.staging.table(
+            chosen.select(*songs.COLUMNS), "songs", songs.PARTITION_BY, sort_by=songs.SORT_BY
+        )
+        # Audited on song_match, one file sorted by song_id, the same songs as the table: its
+        # version covers what songplays reads too (artist_name), not only the songs table.
+        audit = Audit("song_id", match.columns)
+        self.staging.table(match, lake.SONG_MATCH, sort_by=("song_id",), audit=audit)
+        p = audit.profile()
         rep.rows = rep.table_rows = p.rows.get((), 0)
         rep.data_version = p.versions.get((), None) or _EMPTY_VERSION
         rep.duplicates_dropped = src.good_rows - rep.rows
@@ -304,22 +311,19 @@ class Run:
                 rep.quarantine_location,
             ),
         ]
-        self.staging.table(
-            chosen.select(*songs.COLUMNS), "songs", songs.PARTITION_BY, sort_by=songs.SORT_BY
-        )
-        self.staging.table(match, lake.SONG_MATCH, sort_by=("song_id",))
         return rep
 
     def _asset_artists(self) -> AssetReport:
         src = self.song_input()
         rep = self._song_report(src)
-        df = self._persist(artists.build_artists(src.good))
-        p = profile(df, "artist_id", artists.COLUMNS)
+        df = artists.build_artists(src.good)
+        audit = Audit("artist_id", artists.COLUMNS)
+        self.staging.table(df, "artists", sort_by=("artist_id",), audit=audit)
+        p = audit.profile()
         rep.rows = rep.table_rows = p.rows.get((), 0)
         rep.data_version = p.versions.get((), None) or _EMPTY_VERSION
         rep.duplicates_dropped = src.rows_with_artist - rep.rows
         rep.checks = key_checks("artists", "artists", "artist_id", p)
-        self.staging.table(df, "artists", sort_by=("artist_id",))
         return rep
 
     def _log_report(self, src: LogInput, asset: str) -> AssetReport:
@@ -350,20 +354,22 @@ class Run:
         columns: tuple[str, ...],
         sort_by: tuple[str, ...],
         rep: AssetReport,
+        days_with_rows: set[date],
     ) -> None:
-        """Profiles and stages a year/month/day table for the run's days."""
-        p = profile(df, key, columns, by=_YMD)
-        rep.checks = key_checks(asset, asset, key, p)
-        counts = {date(*ymd): n for ymd, n in p.rows.items()}
+        """Stages a year/month/day table for the run's days, profiled by its write."""
+        audit = Audit(key, columns, by=_YMD)
         self.staging.days(
             df,
             asset,
             partition_by=_YMD,
             sort_by=sort_by,
             days=self.args.days,
-            days_with_rows=counts,
+            days_with_rows=days_with_rows,
             day_dir=lake.ymd_dir,
+            audit=audit,
         )
+        p = audit.profile()
+        rep.checks = key_checks(asset, asset, key, p)
         self._per_day(
             rep,
             {date(*k): n for k, n in p.rows.items()},
@@ -378,8 +384,11 @@ class Run:
     def _asset_time(self) -> AssetReport:
         src = self.log_input()
         rep = self._log_report(src, "time")
-        df = self._persist(time_table.build_time(src.plays))
-        self._daily_table(df, "time", "start_time", time_table.COLUMNS, ("start_time",), rep)
+        df = time_table.build_time(src.plays)
+        # One row per distinct start_time of the plays: on the days with plays.
+        self._daily_table(
+            df, "time", "start_time", time_table.COLUMNS, ("start_time",), rep, src.play_days
+        )
         return rep
 
     def _asset_songplays(self) -> AssetReport:
@@ -394,7 +403,13 @@ class Run:
         match = self.spark.read.schema(schemas.SONG_MATCH).parquet(match_uri)
         df = self._persist(songplays.build_songplays(logs.plays, match))
         self._daily_table(
-            df, "songplays", "songplay_id", songplays.COLUMNS, ("start_time", "songplay_id"), rep
+            df,
+            "songplays",
+            "songplay_id",
+            songplays.COLUMNS,
+            ("start_time", "songplay_id"),
+            rep,
+            logs.play_days,
         )
         rep.checks.append(self._users_reference(df))
         rep.checks.append(
@@ -463,7 +478,7 @@ class Run:
         run_days = [d.isoformat() for d in self.args.days]
         # 1. The ground truth: each user's latest play per day, for the run's days.
         day_rows = self._persist(users.latest_per_day(logs.plays))
-        per_day = profile(day_rows, "user_id", users.CURRENT_COLUMNS, by=("day",))
+        per_day_audit = Audit("user_id", users.CURRENT_COLUMNS, by=("day",))
         self.staging.days(
             day_rows,
             lake.USER_LATEST,
@@ -472,7 +487,9 @@ class Run:
             days=self.args.days,
             days_with_rows=logs.play_days,
             day_dir=lake.iso_day_dir,
+            audit=per_day_audit,
         )
+        per_day = per_day_audit.profile()
         # 2. The new user_current: from the old one and the run's days when it exists.
         current_uri = self.table(lake.USER_CURRENT)
         state_days: set[str] = {d.isoformat() for d in logs.play_days}
@@ -509,9 +526,10 @@ class Run:
         self.staging.table(current, lake.USER_CURRENT, sort_by=("user_id",))
         # 3. users: a projection of the new user_current, checked against the plays themselves.
         df = current.select(*users.COLUMNS)
-        p = profile(df, "user_id", users.COLUMNS)
+        audit = Audit("user_id", users.COLUMNS)
+        self.staging.table(df, "users", sort_by=("user_id",), audit=audit)
+        p = audit.profile()
         rep.checks = [*key_checks("users", "users", "user_id", p), self._level_check(current, logs)]
-        self.staging.table(df, "users", sort_by=("user_id",))
         rep.table_rows = p.rows.get((), 0)
         self._per_day(
             rep,
@@ -546,6 +564,8 @@ class Run:
             )
         )
         cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
+        # Sort-merge, not broadcast: a broadcast would cost a Spark job of its own.
+        cur = cur.hint("merge")
         bad = (
             latest.join(cur, "user_id", "left")
             .where(
@@ -586,3 +606,26 @@ class Run:
 
 
 _EMPTY_VERSION = "0" * 16
+
+
+def _line_stats(events: DataFrame) -> DataFrame:
+    """Per file day, reason and is_play: distinct lines (n) and extra copies of them (dups)."""
+    return (
+        events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
+        .agg(F.count(F.lit(1)).alias("_copies"))
+        .groupBy("file_day", "reason", "is_play")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
+        .withColumn("songplay_id", F.lit(None).cast("string"))
+    )
+
+
+def _clashes(events: DataFrame) -> DataFrame:
+    """logdata.clashing_ids in _line_stats' shape, to be collected with it."""
+    return logdata.clashing_ids(events).select(
+        F.lit(None).cast("string").alias("file_day"),
+        F.lit(None).cast("string").alias("reason"),
+        F.lit(None).cast("boolean").alias("is_play"),
+        F.lit(None).cast("long").alias("n"),
+        F.lit(None).cast("long").alias("dups"),
+        "songplay_id",
+    )

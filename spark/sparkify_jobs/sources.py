@@ -20,14 +20,31 @@ def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     return _with_source(spark.read.text(files))
 
 
-def read_glob_lines(spark: SparkSession, glob: str) -> tuple[DataFrame, int]:
-    """(source_file, line) of the files matching `glob`, and how many files matched. A glob
-    matching nothing is an empty input, not an error."""
+# Spark lists more than this many paths (a glob's matches) with a Spark job, one task a path.
+_DISCOVERY_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+
+
+def read_glob_lines(spark: SparkSession, glob: str) -> tuple[DataFrame, int, int]:
+    """(source_file, line) of the files matching `glob`, how many files matched and their
+    bytes. A glob matching nothing is an empty input, not an error."""
+    # Each file a glob matches is a root path of the scan, and Spark lists more than 32 of them
+    # with a job of one task per file: 200 song files cost a 200-task job (~3.5 s on 2 cores).
+    # On a local filesystem listing a file on the driver costs microseconds, so it is done
+    # there; on S3 (a request per file) the parallel listing stays.
+    conf = spark.sparkContext.getConf()
+    local = glob.startswith("file:") and not conf.contains(_DISCOVERY_THRESHOLD)
+    before = spark.conf.get(_DISCOVERY_THRESHOLD)
     try:
+        if local:
+            spark.conf.set(_DISCOVERY_THRESHOLD, str(2**31 - 1))
         text = spark.read.text(glob)
     except AnalysisException as e:
         if "PATH_NOT_FOUND" not in str(e) and "Path does not exist" not in str(e):
             raise
-        return spark.createDataFrame([], LINES_SCHEMA), 0
-    # inputFiles() reuses the listing Spark just did: no second pass over S3.
-    return _with_source(text), len(text.inputFiles())
+        return spark.createDataFrame([], LINES_SCHEMA), 0, 0
+    finally:
+        if local:
+            spark.conf.set(_DISCOVERY_THRESHOLD, before)
+    # inputFiles() and the plan's size reuse the listing Spark just did: no second pass over S3.
+    size = int(text._jdf.queryExecution().analyzed().stats().sizeInBytes())
+    return _with_source(text), len(text.inputFiles()), size

@@ -259,3 +259,40 @@ def test_merge_current_keeps_old_rows_outside_the_days_and_flags_moved_users(spa
         6: ("paid", 10, "2018-11-10"),
     }
     assert sorted(r.user_id for r in moved.collect()) == [1, 4]
+
+
+@pytest.mark.parametrize("by", [(), ("d",)])
+def test_audit_of_a_write_finds_what_profile_finds(spark, tmp_path, by):
+    """The key checks now run inside the write (checks.Audit): a repeated or NULL key must still
+    fail them, and rows, versions and the sample must be those of `profile`."""
+    from sparkify_jobs import lake
+    from sparkify_jobs.checks import Audit, key_checks, profile
+
+    df = spark.createDataFrame(
+        [
+            ("k1", "a", 1),
+            ("k2", "b", 1),
+            ("k2", "b", 1),  # the same row twice
+            ("k2", "c", 1),  # and once more, different: one repeated key
+            ("k3", "d", 2),
+            ("k3", "e", 2),
+            (None, "x", 2),
+            ("k4", "f", 3),
+        ],
+        "k string, v string, d int",
+    )
+    audit = Audit("k", ("k", "v"), by=by)
+    lake.write_parquet(df, str(tmp_path / "t"), partition_by=by, sort_by=("v",), audit=audit)
+    got, want = audit.profile(), profile(df, "k", ("k", "v"), by=by)
+    assert (got.rows, got.versions) == (want.rows, want.versions)
+    assert (got.nulls, got.dups, got.dup_sample) == (1, 2, ["k2", "k3"])
+    assert (want.nulls, want.dups, want.dup_sample) == (1, 2, ["k2", "k3"])
+    unique, not_null = key_checks("songs", "songs", "song_id", got)
+    assert not unique.passed and unique.failing_count == 2 and unique.sample == ["k2", "k3"]
+    assert not not_null.passed and not_null.failing_count == 1
+    # What was written is the rows, without the audit's helper columns.
+    written = spark.read.parquet(str(tmp_path / "t"))
+    assert sorted(written.columns) == ["d", "k", "v"] and written.count() == 8
+
+    # Nothing written, nothing measured: an empty profile, and no wait for metrics.
+    assert Audit("k", ("k", "v")).profile().rows == {}
