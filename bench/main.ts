@@ -88,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--out <file>', 'where the report goes (a .json beside it)', 'docs/benchmarks.md')
     .addHelpText(
       'after',
-      `\nThe defaults took 16 minutes on a 2-core machine. The sizes of the goals (issue 8)\ntook 33 minutes there:\n  ${GOAL_SIZES}`,
+      `\nThe defaults took 14 minutes on a 2-core machine. The sizes of the goals (issue 8)\ntook 33 minutes there:\n  ${GOAL_SIZES}`,
     )
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
