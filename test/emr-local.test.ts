@@ -464,6 +464,46 @@ describe('local EMR through the AWS SDK', () => {
     });
   });
 
+  it('keeps a runner standing by that takes the next step, and lets it go when the server closes', async () => {
+    // This process's children waiting as the local EMR's standby runner.
+    const standbys = () =>
+      fs
+        .readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((pid) => {
+          try {
+            const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+            const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            return (
+              ppid === process.pid && cmdline.includes('step-runner.js') && cmdline.includes('--standby')
+            );
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    const before = new Set(standbys());
+    const { emr, client, clusterId, closeKeepingSteps } = await start();
+    let waitingRunner: number | undefined;
+    await waitFor('a standby runner', () => {
+      waitingRunner = standbys().find((pid) => !before.has(pid));
+      return waitingRunner !== undefined;
+    });
+    const [stepId] = await addSteps(client, clusterId, [nodeStep('sparkify/standby', 'process.exit(0)')]);
+    const done = await waitForState(client, clusterId, stepId as string, TERMINAL);
+    expect(done.Status?.State).toBe('COMPLETED');
+    expect((await localStep(emr.endpoint, stepId as string)).runnerPid).toBe(waitingRunner);
+    // The next one is already waiting; closing the server closes its stdin and it exits.
+    let next: number | undefined;
+    await waitFor('the next standby runner', () => {
+      next = standbys().find((pid) => !before.has(pid) && pid !== waitingRunner);
+      return next !== undefined;
+    });
+    await closeKeepingSteps();
+    await waitFor('the standby runner to exit', () => !alive(next!));
+  });
+
   it('fails a RUNNING step whose runner died while the server was down, and runs PENDING ones', async () => {
     const stateDir = tmpDir();
     const first = await start({ stateDir });

@@ -117,16 +117,9 @@ export async function lease(input: LeaseInput): Promise<void> {
     }
     await condition(() => !undecided.has(req.requestId));
     if (held.some((g) => g.requestId === req.requestId)) return { granted: true, heldBy: [] };
-    const blockers = [
-      ...held,
-      ...waiting.slice(
-        0,
-        Math.max(
-          0,
-          waiting.findIndex((w) => w.requestId === req.requestId),
-        ),
-      ),
-    ];
+    // What it waits behind: grants held, and requests ahead of it in the queue.
+    const ahead = waiting.findIndex((w) => w.requestId === req.requestId);
+    const blockers = [...held, ...waiting.slice(0, Math.max(ahead, 0))];
     return {
       granted: false,
       heldBy: blockers.filter((b) => claimsConflict(b.claims, req.claims)).map((b) => b.label),

@@ -3,7 +3,7 @@ import { DayRangeSchema, type DayRange } from '../assets/partitions';
 import type { InputFingerprints } from '../lake/fingerprints';
 import type { PartitionFilter, PartitionState } from '../lake/freshness';
 import type { BackfillPlan } from '../lake/plan';
-import type { LeaseHolder, LeaseRequest } from './lease';
+import type { LeaseAnswer, LeaseHolder, LeaseRequest } from './lease';
 
 /** Shapes that cross the workflow boundary. zod validates them where they enter. */
 
@@ -180,11 +180,11 @@ export interface SparkifyActivities {
   runStep(input: RunStepInput): Promise<RunStepOutcome>;
   recordMaterialization(input: RecordInput): Promise<AssetResult[]>;
   recordFailure(input: RecordFailureInput): Promise<void>;
-  /** Asks for leases (starting the lake's lease workflow if needed); the grant comes by signal. */
-  /** Granted at once when nothing conflicts; otherwise the `leaseGranted` signal follows. */
-  requestLease(
-    input: LeaseRequestInput,
-  ): Promise<{ leaseWorkflowId: string; granted: boolean; heldBy: string[] }>;
+  /**
+   * Asks for leases (starting the lake's lease workflow if needed): granted at once when nothing
+   * conflicts, otherwise the `leaseGranted` signal follows.
+   */
+  requestLease(input: LeaseRequestInput): Promise<LeaseAnswer & { leaseWorkflowId: string }>;
   /** Of the given workflow runs, those that are no longer running (`<workflowId>/<runId>`). */
   closedWorkflows(input: { holders: LeaseHolder[] }): Promise<string[]>;
   planBackfill(input: PlanBackfillInput): Promise<BackfillPlan>;

@@ -309,7 +309,6 @@ export class StepEngine {
     }
   }
 
-  /** Starts the step's runner; false when the step failed without starting a process. */
   private runnerEnv(): NodeJS.ProcessEnv {
     return {
       ...process.env,
@@ -355,6 +354,7 @@ export class StepEngine {
     });
   }
 
+  /** Starts the step's runner; false when the step failed without starting a process. */
   private launch(step: StepRecord): boolean {
     const dir = this.stepDir(step.id);
     fs.mkdirSync(dir, { recursive: true });
