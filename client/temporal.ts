@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow/tls-config';
 import type { Config } from '../config/config';
 
@@ -69,9 +69,31 @@ export async function connectTemporal<T>(
   }
 }
 
-export async function connectClient(config: Config): Promise<Client> {
+/**
+ * The client's own retry of failed calls, stopped once `retryWhile` says no. A connection that
+ * is closed while a retry waits on its timer makes that retry throw out of the timer, where
+ * nothing catches it: a long-lived owner (the page) stops the retries, lets the calls in flight
+ * end, and only then closes.
+ */
+export function grpcRetryWhile(retryWhile: () => boolean): ReturnType<typeof makeGrpcRetryInterceptor> {
+  const defaults = defaultGrpcRetryOptions();
+  return makeGrpcRetryInterceptor({
+    delayFunction: defaults.delayFunction,
+    retryableDecider: (attempt, status) => retryWhile() && defaults.retryableDecider(attempt, status),
+  });
+}
+
+export async function connectClient(
+  config: Config,
+  opts: { retryWhile?: () => boolean } = {},
+): Promise<Client> {
+  const { retryWhile } = opts;
   const connection = await connectTemporal(config, (options) =>
-    Connection.connect({ ...options, connectTimeout: config.temporal.connectTimeoutMs }),
+    Connection.connect({
+      ...options,
+      connectTimeout: config.temporal.connectTimeoutMs,
+      ...(retryWhile ? { interceptors: [grpcRetryWhile(retryWhile)] } : {}),
+    }),
   );
   return new Client({ connection, namespace: config.temporal.namespace });
 }

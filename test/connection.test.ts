@@ -2,8 +2,10 @@
  * With Temporal unreachable, the client and the worker fail with one message that names the
  * address and namespace tried and what to do.
  */
-import { connectClient, TemporalConnectionError } from '../client/temporal';
+import { Client, Connection } from '@temporalio/client';
+import { connectClient, grpcRetryWhile, TemporalConnectionError } from '../client/temporal';
 import { loadConfig } from '../config/config';
+import { TemporalAccess, TemporalUnavailable } from '../ui/temporal-runs';
 import { createWorker } from '../worker/worker';
 import { freePort } from './helpers/ports';
 
@@ -41,4 +43,29 @@ test('the worker names the address, the namespace and what to do', async () => {
       `^cannot reach Temporal at ${config.temporal.address.replace(/\./g, '\\.')} \\(namespace lake-test\\): .*Connection refused.* — is the server running\\?`,
     ),
   );
+});
+
+test('the page closing while a Temporal call is being retried cancels it and nothing throws later', async () => {
+  // Nothing listens: each attempt fails UNAVAILABLE and the client's interceptor retries it from a
+  // timer. A retry that met a closed channel used to throw out of that timer (exit code 1).
+  const address = `127.0.0.1:${await freePort()}`;
+  const access = new TemporalAccess(
+    async (retryWhile) =>
+      new Client({ connection: Connection.lazy({ address, interceptors: [grpcRetryWhile(retryWhile)] }) }),
+  );
+  const uncaught: unknown[] = [];
+  const record = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', record);
+  try {
+    const call = access.use((client) => client.workflowService.getSystemInfo({}));
+    call.catch(() => undefined);
+    await new Promise((res) => setTimeout(res, 250)); // a few attempts in: the next one is timed
+    await access.close();
+    await expect(call).rejects.toThrow();
+    await new Promise((res) => setTimeout(res, 1_500)); // past the retry that was timed
+    expect(uncaught).toEqual([]);
+    await expect(access.use(async () => 'after close')).rejects.toBeInstanceOf(TemporalUnavailable);
+  } finally {
+    process.off('uncaughtException', record);
+  }
 });

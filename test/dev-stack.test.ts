@@ -166,6 +166,7 @@ test('one SIGTERM stops the dev stack in order and exits 0', async () => {
   const since = Date.now();
   dev.child.kill('SIGTERM'); // the process only, as a service manager sends it
   const exit = await exitWithin(dev, 40_000, since);
+  if (exit.code !== 0) console.log(`sparkify dev exited ${exit.code}:\n${dev.output()}`);
   expect(exit).toMatchObject({ code: 0, signal: null });
   expect(dev.output()).toContain('SIGTERM: stopping the stack');
   expect(dev.output()).toContain('stopped');

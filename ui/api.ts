@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -23,6 +24,7 @@ import {
   partitionQuery,
   runsOfPartition,
   type TemporalAccess,
+  TemporalUnavailable,
   type TemporalLinks,
 } from './temporal-runs';
 import {
@@ -232,34 +234,32 @@ export function createApi(deps: ApiDeps): Hono {
   // Apart from the partition itself: Temporal may be slow or down, the lake's answer is not.
   api.get('/partitions/:asset/:partition/runs', zValidator('param', PartitionParams, refuse), async (c) => {
     const { asset, partition } = c.req.valid('param');
-    const client = await temporalOr503(c);
-    if (client instanceof Response) return client;
-    return c.json({ runs: await runsOfPartition(client, links, asset, partition) });
+    return temporalOr503(c, async (client) =>
+      c.json({ runs: await runsOfPartition(client, links, asset, partition) }),
+    );
   });
 
   api.get('/runs', zValidator('query', RunsQuery, refuse), async (c) => {
     const q = c.req.valid('query');
-    const client = await temporalOr503(c);
-    if (client instanceof Response) return client;
-    return c.json({
-      runs: await listRuns(client, links, { limit: q.limit, running: q.status === 'running' }),
-    });
+    return temporalOr503(c, async (client) =>
+      c.json({ runs: await listRuns(client, links, { limit: q.limit, running: q.status === 'running' }) }),
+    );
   });
 
   api.post('/materializations', zValidator('json', MaterializeRequestSchema, refuse), async (c) => {
     const r = c.req.valid('json');
-    const client = await temporalOr503(c);
-    if (client instanceof Response) return client;
     const range: DayRange = { start: r.from, end: addDays(r.to, 1) };
-    const { handle, joined } = await startMaterialize(client, config, {
-      selection: r.selection,
-      range,
-      only: r.only,
+    return temporalOr503(c, async (client) => {
+      const { handle, joined } = await startMaterialize(client, config, {
+        selection: r.selection,
+        range,
+        only: r.only,
+      });
+      return c.json(
+        { workflowId: handle.workflowId, joined, url: links.workflow(handle.workflowId) },
+        joined ? 200 : 201,
+      );
     });
-    return c.json(
-      { workflowId: handle.workflowId, joined, url: links.workflow(handle.workflowId) },
-      joined ? 200 : 201,
-    );
   });
 
   api.post('/backfills/plan', zValidator('json', BackfillRequestSchema, refuse), async (c) => {
@@ -282,24 +282,26 @@ export function createApi(deps: ApiDeps): Hono {
 
   api.post('/backfills', zValidator('json', BackfillRequestSchema, refuse), async (c) => {
     const r = c.req.valid('json');
-    const client = await temporalOr503(c);
-    if (client instanceof Response) return client;
-    const handle = await startBackfill(client, config, {
-      selection: r.selection,
-      from: r.from,
-      to: r.to,
-      per: r.per,
-      only: r.only,
-      concurrency: r.concurrency ?? config.concurrency.months,
+    return temporalOr503(c, async (client) => {
+      const handle = await startBackfill(client, config, {
+        selection: r.selection,
+        from: r.from,
+        to: r.to,
+        per: r.per,
+        only: r.only,
+        concurrency: r.concurrency ?? config.concurrency.months,
+      });
+      return c.json({ workflowId: handle.workflowId, url: links.workflow(handle.workflowId) }, 201);
     });
-    return c.json({ workflowId: handle.workflowId, url: links.workflow(handle.workflowId) }, 201);
   });
 
-  async function temporalOr503(c: Context) {
+  /** `fn` with the client; 503 when Temporal cannot be reached (its own errors pass on). */
+  async function temporalOr503(c: Context, fn: (client: Client) => Promise<Response>): Promise<Response> {
     try {
-      return await temporal.get();
+      return await temporal.use(fn);
     } catch (err) {
-      return c.json({ error: `Temporal: ${err instanceof Error ? err.message : String(err)}` }, 503);
+      if (!(err instanceof TemporalUnavailable)) throw err;
+      return c.json({ error: `Temporal: ${err.message}` }, 503);
     }
   }
 

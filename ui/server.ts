@@ -86,7 +86,9 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     ...config,
     temporal: { ...config.temporal, connectTimeoutMs: Math.min(config.temporal.connectTimeoutMs, 3_000) },
   };
-  const temporal = new TemporalAccess(o.temporal ?? (() => connectClient(uiConfig)));
+  const temporal = new TemporalAccess(
+    o.temporal ?? ((retryWhile) => connectClient(uiConfig, { retryWhile })),
+  );
   const links = new TemporalLinks(
     config.ui.temporalWebUrl ?? `http://127.0.0.1:${config.dev.uiPort}`,
     config.temporal.namespace,
@@ -97,7 +99,7 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     index: o.index ?? new IndexReader(lake),
     inputs: new InputFingerprintCache(raw, o.inputsTtlMs ?? 60_000),
     codeVersion: o.codeVersion ?? cached(10_000, async () => (await projectBundle()).hash),
-    running: async () => runningMaterializations(await temporal.get()),
+    running: () => temporal.use((client) => runningMaterializations(client)),
     price: { instanceHourUsd: config.emr.instanceHourUsd, instanceCount: config.emr.instanceCount },
   };
 

@@ -56,33 +56,71 @@ export function partitionQuery(asset: string, partition: string): string {
 /**
  * A client made on first use; a failed connection is remembered for `retryMs`, so a page drawn
  * while Temporal is down answers at once (the lake views still work) instead of each request
- * waiting for a connect timeout.
+ * waiting for a connect timeout. Every call goes through `use`, so that `close` can stop the
+ * client's retries (`connect` is given the condition), cancel the calls in flight and wait for
+ * them before it closes the connection: a retry timed before the close would otherwise meet a
+ * closed channel and throw where nothing can catch it (`sparkify dev` exited 1 when a stop met
+ * the page's first request).
  */
 export class TemporalAccess {
   private client?: Promise<Client>;
   private failure?: { at: number; message: string };
+  private closing = false;
+  /** The calls in flight, each with its own signal (the client adds a listener per request). */
+  private readonly inFlight = new Map<Promise<unknown>, AbortController>();
 
   constructor(
-    private readonly connect: () => Promise<Client>,
+    private readonly connect: (retryWhile: () => boolean) => Promise<Client>,
     private readonly retryMs = 5_000,
+    private readonly closeWaitMs = 10_000,
   ) {}
 
-  async get(): Promise<Client> {
-    if (this.failure && Date.now() - this.failure.at < this.retryMs) throw new Error(this.failure.message);
-    this.client ??= this.connect();
+  /** Runs `fn` with the client, cancelled by `close`; TemporalUnavailable when there is none. */
+  async use<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.get();
+    if (this.closing) throw new TemporalUnavailable('the page is stopping');
+    const abort = new AbortController();
+    const call = client.connection.withAbortSignal(abort.signal, () => fn(client));
+    this.inFlight.set(call, abort);
+    try {
+      return await call;
+    } finally {
+      this.inFlight.delete(call);
+    }
+  }
+
+  private async get(): Promise<Client> {
+    if (this.closing) throw new TemporalUnavailable('the page is stopping');
+    if (this.failure && Date.now() - this.failure.at < this.retryMs)
+      throw new TemporalUnavailable(this.failure.message);
+    this.client ??= this.connect(() => !this.closing);
     try {
       return await this.client;
     } catch (err) {
       this.client = undefined;
       this.failure = { at: Date.now(), message: err instanceof Error ? err.message : String(err) };
-      throw err;
+      throw new TemporalUnavailable(this.failure.message, { cause: err });
     }
   }
 
+  /** Stops retries, cancels the calls in flight and waits for them (a timed retry still runs), then closes. */
   async close(): Promise<void> {
+    this.closing = true;
     const client = await this.client?.catch(() => undefined);
+    for (const abort of this.inFlight.values()) abort.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.keys()]),
+      new Promise((res) => (timer = setTimeout(res, this.closeWaitMs))),
+    ]);
+    clearTimeout(timer);
     await client?.connection.close();
   }
+}
+
+/** No client: Temporal cannot be reached (or the page is stopping). */
+export class TemporalUnavailable extends Error {
+  override name = 'TemporalUnavailable';
 }
 
 export interface RunRow {
