@@ -21,6 +21,7 @@ export async function follow<R, P>(
 ): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let drawing: Promise<void> | undefined;
   if (opts.live) {
     const draw = async () => {
       try {
@@ -29,9 +30,13 @@ export async function follow<R, P>(
       } catch {
         // Not answerable yet (first workflow task, or between continue-as-new runs): next tick.
       }
-      if (!stopped) timer = setTimeout(() => void draw(), opts.intervalMs ?? 1000);
+      if (!stopped) {
+        timer = setTimeout(() => {
+          drawing = draw();
+        }, opts.intervalMs ?? 1000);
+      }
     };
-    void draw();
+    drawing = draw();
   }
   try {
     return (await handle.result()) as R;
@@ -43,6 +48,8 @@ export async function follow<R, P>(
   } finally {
     stopped = true;
     if (timer) clearTimeout(timer);
+    // A query still in flight ends before the caller may close the connection under it.
+    await drawing;
     if (opts.live) logUpdate.clear();
   }
 }
