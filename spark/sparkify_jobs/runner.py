@@ -118,8 +118,10 @@ class Run:
     def staging_location(self) -> str:
         return self.location(f"{lake.STAGING}/{self.run_id}")
 
-    def _persist(self, df: DataFrame) -> DataFrame:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    def _persist(
+        self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK
+    ) -> DataFrame:
+        df = df.persist(level)
         self._cached.append(df)
         return df
 
@@ -173,7 +175,9 @@ class Run:
             lines, files, size = sources.read_glob_lines(self.spark, glob)
             # The songs' own settings (a later log_input tunes for the logs' size).
             session.tune_for_input(self.spark, size)
-            parsed = self._persist(songdata.parse_songs(lines))
+            parsed = self._persist(
+                songdata.parse_songs(lines), session.cache_level(self.spark, size)
+            )
             stats = (
                 parsed.groupBy("reason")
                 .agg(F.count(F.lit(1)).alias("n"), F.count("artist_id").alias("with_artist"))
@@ -208,10 +212,14 @@ class Run:
             paths = [logdata.day_path(self.raw, d) for d in days]
             sizes = {p: self.fs.size(p) for p in paths}
             existing = [p for p in paths if sizes[p] is not None]
-            session.tune_for_input(self.spark, sum(sizes[p] or 0 for p in existing))
+            input_bytes = sum(sizes[p] or 0 for p in existing)
+            session.tune_for_input(self.spark, input_bytes)
             lines = sources.read_lines(self.spark, existing)
             # Cached once, parsed once; identical lines are told apart by hash, not shuffled.
-            parsed = self._persist(logdata.classify(logdata.with_file_day(lines)))
+            parsed = self._persist(
+                logdata.classify(logdata.with_file_day(lines)),
+                session.cache_level(self.spark, input_bytes),
+            )
             # One job answers every count the run needs: distinct lines per reason and day, how
             # many copies of a line the files held (by the line's hashes), and which play
             # identities more than one line claims.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 SHUFFLE_PARTITIONS_ENV = "SPARKIFY_SHUFFLE_PARTITIONS"
@@ -63,3 +64,20 @@ def tune_for_input(spark: SparkSession, input_bytes: int) -> None:
     if not explicit:
         wanted = -(-input_bytes // BYTES_PER_PARTITION)
         spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(wanted, 2 * parallelism))))
+
+
+def cache_level(spark: SparkSession, input_bytes: int) -> StorageLevel:
+    """Where an input read several times is kept: in memory while it is small beside the
+    JVM's heap, else on local disk. Spark's estimate of a cached columnar block undercounts
+    the heap it holds: 30 days of 100,000 events (1.3 GB) cached in memory ran a 1 GiB
+    driver out of heap while the estimate said 180 MiB of 434 were used, and falling back to
+    disk never came. On disk the blocks are written batch by batch and read back from the
+    page cache."""
+    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    if input_bytes <= heap // IN_MEMORY_CACHE_HEAP_SHARE:
+        return StorageLevel.MEMORY_AND_DISK
+    return StorageLevel.DISK_ONLY
+
+
+# An input is cached in memory up to this share of the heap (1/8: 128 MiB of a 1 GiB one).
+IN_MEMORY_CACHE_HEAP_SHARE = 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pyspark import StorageLevel
 
 from sparkify_jobs import (
     artists,
@@ -296,3 +297,13 @@ def test_audit_of_a_write_finds_what_profile_finds(spark, tmp_path, by):
 
     # Nothing written, nothing measured: an empty profile, and no wait for metrics.
     assert Audit("k", ("k", "v")).profile().rows == {}
+
+
+def test_an_input_large_beside_the_heap_is_cached_on_disk_not_in_memory(spark):
+    # Spark undercounts a cached columnar block's heap: a large input cached in memory ran a
+    # 1 GiB driver out of heap instead of falling back to disk.
+    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    limit = heap // session.IN_MEMORY_CACHE_HEAP_SHARE
+    assert session.cache_level(spark, 0) == StorageLevel.MEMORY_AND_DISK
+    assert session.cache_level(spark, limit) == StorageLevel.MEMORY_AND_DISK
+    assert session.cache_level(spark, limit + 1) == StorageLevel.DISK_ONLY
