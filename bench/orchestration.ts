@@ -1,6 +1,6 @@
 /**
  * Orchestration overhead: Temporal, the local EMR and the bookkeeping with Spark taken out. The
- * local EMR runs every step with a no-op spark-submit (bench/noop-spark-submit.js) that writes a
+ * local EMR runs every step with a no-op spark-submit (bench/noop-spark-submit.sh) that writes a
  * well-formed report and exits, so what is timed is everything around Spark: leases, planning,
  * submitting and polling steps, manifests.
  */
@@ -9,8 +9,9 @@ import path from 'node:path';
 import { addDays, daysIn, graph, monthRange } from '../assets';
 import { openLake } from '../lake/store';
 import { startBackfill } from '../client/backfill';
-import { BenchResult, REPO_ROOT, Scratch, row, stats } from './lib';
-import { cpuSeconds, peakRss, reapedChildrenCpuSeconds, startBenchStack } from './stack';
+import { BenchResult, Scratch, row, stats } from './lib';
+import { NOOP_SPARK_SUBMIT, noopStepEnv } from './noop';
+import { cpuSeconds, peakRss, startBenchStack, stepProcessesCpuSeconds } from './stack';
 
 export interface OrchestrationBenchOptions {
   /** Days of the per-day backfill. */
@@ -24,8 +25,6 @@ export interface OrchestrationBenchOptions {
 const DAGSTER_IN_PROCESS_S = 0.87;
 const DAGSTER_CLI_S = 14.3;
 const DAGSTER_BACKFILL_RUNS_PER_S = 1;
-
-const NOOP = path.join(REPO_ROOT, 'bench', 'noop-spark-submit.js');
 
 export async function orchestrationBench(
   o: OrchestrationBenchOptions,
@@ -45,7 +44,8 @@ export async function orchestrationBench(
   mkdirSync(path.join(raw, 'song_data/A/B/C'), { recursive: true });
   writeFileSync(path.join(raw, 'song_data/A/B/C/TRA.json'), '{"song_id":"S1"}\n');
   const stack = await startBenchStack(root, {
-    sparkSubmit: NOOP,
+    sparkSubmit: NOOP_SPARK_SUBMIT,
+    stepEnv: noopStepEnv(),
     stepConcurrency: 64,
     pollMs: 20,
     compiled: true,
@@ -65,7 +65,11 @@ export async function orchestrationBench(
           `orchestration: ${selection} for ${day}: ${r.seconds.toFixed(2)} s${i === 0 ? ' (warm-up)' : ''}`,
         );
       }
-      lake.worker.kill('SIGTERM');
+      // Gone before the backfill is measured, so its CPU is not counted among the step processes.
+      await new Promise((resolve) => {
+        lake.worker.once('exit', resolve);
+        lake.worker.kill('SIGTERM');
+      });
       return stats(seconds);
     };
     const lakeOnly = await oneDay('lake', '+songplays,time', '2018-11-01');
@@ -101,7 +105,7 @@ export async function orchestrationBench(
       temporal: cpuSeconds(stack.temporalPid),
       worker: cpuSeconds(lake.worker.pid),
       self: process.cpuUsage(),
-      steps: reapedChildrenCpuSeconds(),
+      steps: stepProcessesCpuSeconds([stack.temporalPid, ...stack.workerPids()]),
     };
     const t0 = process.hrtime.bigint();
     const handle = await startBackfill(stack.client, lake.config, {
@@ -119,7 +123,7 @@ export async function orchestrationBench(
       temporal: delta(cpuSeconds(stack.temporalPid), cpu0.temporal),
       worker: delta(cpuSeconds(lake.worker.pid), cpu0.worker),
       emr: (self.user + self.system) / 1e6,
-      steps: reapedChildrenCpuSeconds() - cpu0.steps,
+      steps: stepProcessesCpuSeconds([stack.temporalPid, ...stack.workerPids()]) - cpu0.steps,
     };
     const rss = peakRss(lake.worker.pid!);
     const days = daysIn({ start: `${from}-01`, end: monthRange(to).end }).length;
@@ -144,7 +148,11 @@ export async function orchestrationBench(
       row('backfill CPU: Temporal dev server', cpu.temporal, 'CPU s'),
       row('backfill CPU: the worker (workflows, activities, manifests, index)', cpu.worker, 'CPU s'),
       row('backfill CPU: local EMR API and this client', cpu.emr, 'CPU s'),
-      row('backfill CPU: step processes (no-op spark-submit, one per step)', cpu.steps, 'CPU s'),
+      row(
+        "backfill CPU: step processes (the local EMR's runner, a no-op spark-submit per step)",
+        cpu.steps,
+        'CPU s',
+      ),
       row(
         'backfill CPU per asset partition, all processes',
         [cpu.temporal, cpu.worker, cpu.emr, cpu.steps].every((x) => x !== null)

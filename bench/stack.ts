@@ -3,7 +3,7 @@
  * in processes of their own (as in production, so their CPU and memory are theirs), one per lake.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -23,6 +23,8 @@ export interface BenchStack {
   temporalPid: number | undefined;
   /** A worker for `lake` on a task queue of its own; `env` adds settings (e.g. the fuse mode). */
   lake(name: string, lakeDir: string, raw: string, env?: Record<string, string>): BenchLake;
+  /** The process ids of the workers started so far. */
+  workerPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -52,6 +54,8 @@ export async function startBenchStack(
   root: string,
   opts: {
     sparkSubmit?: string;
+    /** Added to every step's environment. */
+    stepEnv?: Record<string, string>;
     stepConcurrency?: number;
     pollMs?: number;
     /** Run the compiled worker (`npm run build`: dist/, prebuilt workflow bundle), as the image does. */
@@ -80,6 +84,7 @@ export async function startBenchStack(
       stepConcurrency: opts.stepConcurrency ?? 2,
       pollIntervalMs: 20,
       ...(opts.sparkSubmit ? { sparkSubmit: opts.sparkSubmit } : {}),
+      ...(opts.stepEnv ? { stepEnv: opts.stepEnv } : {}),
     });
     const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
     const localEmr = emr;
@@ -87,6 +92,7 @@ export async function startBenchStack(
       client,
       emr,
       temporalPid: temporal.process.pid,
+      workerPids: () => workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])),
       lake(name, lakeDir, raw, extra = {}) {
         const env: Record<string, string> = {
           ...WORKER_ENV,
@@ -163,6 +169,29 @@ export function cpuSeconds(pid: number | undefined): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU seconds of this process's other children, the step processes: those reaped so far (cutime +
+ * cstime of this process) and, for each live child not in `exclude` (the Temporal server, the
+ * workers), its own CPU and that of the children it reaped. The local EMR's runner stays alive and
+ * serves every step, so its share is only visible on the live process.
+ */
+export function stepProcessesCpuSeconds(exclude: readonly (number | undefined)[]): number {
+  let total = reapedChildrenCpuSeconds();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || exclude.includes(Number(entry))) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== process.pid) continue;
+      total +=
+        (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+    } catch {
+      // gone meanwhile: reaped, and counted by the next reading
+    }
+  }
+  return total;
 }
 
 /** CPU seconds of this process's children that have exited and been reaped (cutime + cstime). */

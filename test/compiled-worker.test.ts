@@ -20,6 +20,7 @@ import { startMaterialize } from '../client/runs';
 import { loadConfig } from '../config/config';
 import { startLocalEmr, type LocalEmr } from '../dev/emr-local';
 import { startTemporalDevServer, type DevServer } from '../dev/temporal-server';
+import { NOOP_SPARK_SUBMIT, noopStepEnv } from '../bench/noop';
 import { ensureBuilt } from '../scripts/build';
 import { JDBC_JAR_NAME, jdbcJarPath } from '../warehouse/jdbc';
 import { copies, finalStage, imageCommand, imageEnv, ROOT, workdir } from './helpers/dockerfile';
@@ -37,7 +38,6 @@ import { writeRawFixture } from './helpers/step-stack';
 
 jest.setTimeout(600_000);
 
-const NOOP = path.join(ROOT, 'bench', 'noop-spark-submit.js');
 /** The Node that runs the image's command: this one, or another (e.g. the image's) to try. */
 const NODE = process.env.SPARKIFY_IMAGE_NODE ?? process.execPath;
 
@@ -121,7 +121,12 @@ beforeAll(async () => {
     ui: false,
   });
   client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
-  emr = await startLocalEmr({ stateDir: path.join(dir, 'emr'), stepConcurrency: 4, sparkSubmit: NOOP });
+  emr = await startLocalEmr({
+    stateDir: path.join(dir, 'emr'),
+    stepConcurrency: 4,
+    sparkSubmit: NOOP_SPARK_SUBMIT,
+    stepEnv: noopStepEnv(),
+  });
 });
 
 afterAll(async () => {

@@ -464,7 +464,7 @@ describe('local EMR through the AWS SDK', () => {
     });
   });
 
-  it('keeps a runner standing by that takes the next step, and lets it go when the server closes', async () => {
+  it('keeps one runner standing by that serves every step, and lets it go when the server closes', async () => {
     // This process's children waiting as the local EMR's standby runner.
     const standbys = () =>
       fs
@@ -485,23 +485,39 @@ describe('local EMR through the AWS SDK', () => {
         .map(Number);
     const before = new Set(standbys());
     const { emr, client, clusterId, closeKeepingSteps } = await start();
-    let waitingRunner: number | undefined;
+    let runner: number | undefined;
     await waitFor('a standby runner', () => {
-      waitingRunner = standbys().find((pid) => !before.has(pid));
-      return waitingRunner !== undefined;
+      runner = standbys().find((pid) => !before.has(pid));
+      return runner !== undefined;
     });
-    const [stepId] = await addSteps(client, clusterId, [nodeStep('sparkify/standby', 'process.exit(0)')]);
-    const done = await waitForState(client, clusterId, stepId as string, TERMINAL);
-    expect(done.Status?.State).toBe('COMPLETED');
-    expect((await localStep(emr.endpoint, stepId as string)).runnerPid).toBe(waitingRunner);
-    // The next one is already waiting; closing the server closes its stdin and it exits.
-    let next: number | undefined;
-    await waitFor('the next standby runner', () => {
-      next = standbys().find((pid) => !before.has(pid) && pid !== waitingRunner);
-      return next !== undefined;
-    });
+    // Steps one after another and side by side, each with its own exit code and process group.
+    const [first] = await addSteps(client, clusterId, [nodeStep('sparkify/standby-1', 'process.exit(0)')]);
+    expect((await waitForState(client, clusterId, first as string, TERMINAL)).Status?.State).toBe(
+      'COMPLETED',
+    );
+    const marker = path.join(emr.stateDir, 'marker');
+    const [slow, failing] = await addSteps(client, clusterId, [
+      nodeStep(
+        'sparkify/standby-2',
+        'setTimeout(() => require("fs").writeFileSync(process.argv[1], "done"), 5000)',
+        marker,
+      ),
+      nodeStep('sparkify/standby-3', 'process.exit(3)'),
+    ]);
+    const failed = await waitForState(client, clusterId, failing as string, TERMINAL);
+    expect(failed.Status?.State).toBe('FAILED');
+    expect((await localStep(emr.endpoint, failing as string)).exitCode).toBe(3);
+    const infos = await Promise.all(
+      [first, slow, failing].map((id) => localStep(emr.endpoint, id as string)),
+    );
+    expect(infos.map((i) => i.runnerPid)).toEqual([runner, runner, runner]);
+    expect(new Set(infos.map((i) => i.pgid)).size).toBe(3);
+    // Closing the server closes its stdin: it takes no more steps, finishes the one it runs, exits.
     await closeKeepingSteps();
-    await waitFor('the standby runner to exit', () => !alive(next!));
+    expect(alive(runner!)).toBe(true);
+    await waitFor('the standby runner to exit', () => !alive(runner!));
+    expect(fs.readFileSync(marker, 'utf8')).toBe('done');
+    expect(fs.readFileSync(path.join(infos[1]!.logDir, 'exit_code'), 'utf8')).toBe('0\n');
   });
 
   it('fails a RUNNING step whose runner died while the server was down, and runs PENDING ones', async () => {

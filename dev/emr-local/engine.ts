@@ -82,7 +82,9 @@ export class StepEngine {
   private readonly stateFile: string;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** A runner started ahead of the next step, waiting on stdin for it: node's start is paid early. */
+  /** Changed since the last save (see save). */
+  private dirty = false;
+  /** The runner serving this server's steps, started ahead of the first: node's start is paid once. */
   private standby?: { proc: ChildProcess; tag: string };
 
   private readonly classData: ClassDataArchive;
@@ -176,8 +178,12 @@ export class StepEngine {
       return step.id;
     });
     this.state.stats.addJobFlowSteps++;
-    this.save();
-    this.schedule();
+    // Saved before the answer, with whatever scheduling started: an accepted step survives a crash.
+    try {
+      this.schedule();
+    } finally {
+      this.save();
+    }
     return ids;
   }
 
@@ -208,8 +214,11 @@ export class StepEngine {
           };
       }
     });
-    this.save();
-    this.schedule();
+    try {
+      this.schedule();
+    } finally {
+      this.save();
+    }
     return infos;
   }
 
@@ -225,9 +234,10 @@ export class StepEngine {
     this.save();
   }
 
-  /** Closing its stdin tells the standby runner there will be no step: it exits. */
+  /** Closing its stdin tells the standby runner there will be no more steps: it exits once its own have ended. */
   private dropStandby(): void {
     this.standby?.proc.stdin?.destroy();
+    this.standby?.proc.stdout?.destroy();
     this.standby = undefined;
   }
 
@@ -249,7 +259,7 @@ export class StepEngine {
       step.endedAt = Date.now();
       killed = true;
     }
-    if (killed) this.save();
+    if (killed || this.dirty) this.save();
   }
 
   private async killActiveSteps(): Promise<void> {
@@ -293,10 +303,14 @@ export class StepEngine {
 
   private tick(): void {
     if (this.stopped) return;
-    for (const step of this.steps()) {
-      if (ACTIVE.has(step.state)) this.observe(step);
+    try {
+      for (const step of this.steps()) {
+        if (ACTIVE.has(step.state)) this.observe(step);
+      }
+      this.schedule();
+    } finally {
+      if (this.dirty) this.save();
     }
-    this.schedule();
   }
 
   private schedule(): void {
@@ -318,40 +332,55 @@ export class StepEngine {
     };
   }
 
-  /** Starts the standby runner if there is none; it exits by itself when this server goes. */
+  /**
+   * Starts the standby runner if there is none. It serves every step this server launches, so
+   * node's start is paid once, not per step; it exits by itself when this server goes and its
+   * steps have ended.
+   */
   private prepareStandby(): void {
     if (this.stopped || this.standby) return;
     const tag = `standby-${randomBytes(8).toString('hex')}`;
     const proc = spawn(process.execPath, [RUNNER, '--standby', tag], {
       detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
+      stdio: ['pipe', 'pipe', 'ignore'],
       env: this.runnerEnv(),
     });
     proc.on('error', () => undefined);
     proc.stdin!.on('error', () => undefined);
+    // A line per finished step: observe it now rather than at the next poll.
+    proc.stdout!.on('data', () => {
+      if (!this.stopped) this.tick();
+    });
     const standby = { proc, tag };
     proc.once('exit', () => {
       if (this.standby === standby) this.standby = undefined;
+      if (!this.stopped) this.tick();
     });
     proc.unref();
-    (proc.stdin as unknown as { unref?: () => void }).unref?.();
+    for (const pipe of [proc.stdin, proc.stdout]) (pipe as unknown as { unref?: () => void }).unref?.();
     this.standby = standby;
   }
 
-  /** The standby runner given this step, or a runner started for it. */
+  /** The standby runner given this step, or (none standing by) a runner started for it alone. */
   private startRunner(step: StepRecord, dir: string): ChildProcess {
     const standby = this.standby;
-    this.standby = undefined;
     if (standby && standby.proc.exitCode === null && standby.proc.pid !== undefined) {
-      standby.proc.stdin!.end(`${dir}\t${step.id}\n`);
+      standby.proc.stdin!.write(`${dir}\t${step.id}\n`);
       step.runnerTag = standby.tag;
       return standby.proc;
     }
-    return spawn(process.execPath, [RUNNER, dir, step.id], {
+    const runner = spawn(process.execPath, [RUNNER, dir, step.id], {
       detached: true,
       stdio: 'ignore',
       env: this.runnerEnv(),
     });
+    // Polling alone would do; the exit event only makes short steps finish sooner.
+    runner.on('exit', () => {
+      if (!this.stopped && ACTIVE.has(step.state)) this.tick();
+    });
+    runner.on('error', () => undefined); // a failed spawn shows up as a missing runner
+    runner.unref();
+    return runner;
   }
 
   /** Starts the step's runner; false when the step failed without starting a process. */
@@ -376,16 +405,10 @@ export class StepEngine {
     const spec = { command: translation.command, args: translation.args, cwd: dir };
     fs.writeFileSync(path.join(dir, 'command.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const runner = this.startRunner(step, dir);
-    runner.unref();
-    // Polling alone would do; the exit event only makes short steps finish sooner.
-    runner.on('exit', () => {
-      if (!this.stopped && ACTIVE.has(step.state)) this.tick();
-    });
-    runner.on('error', () => undefined); // a failed spawn shows up as a missing runner
     step.state = 'RUNNING';
     step.startedAt = Date.now();
     if (runner.pid !== undefined) step.runnerPid = runner.pid;
-    this.save();
+    this.dirty = true;
     this.prepareStandby();
     return true;
   }
@@ -446,7 +469,7 @@ export class StepEngine {
         }
       }
     }
-    this.save();
+    this.dirty = true;
   }
 
   private readPgid(step: StepRecord): boolean {
@@ -455,7 +478,7 @@ export class StepEngine {
       const pid = Number.parseInt(fs.readFileSync(path.join(this.stepDir(step.id), 'pid'), 'utf8'), 10);
       if (Number.isInteger(pid) && pid > 0) {
         step.pgid = pid;
-        this.save();
+        this.dirty = true;
         return true;
       }
     } catch {
@@ -475,7 +498,7 @@ export class StepEngine {
     if (!this.readPgid(step)) return; // sent by observe() once the command has a pid
     signalGroup(step.pgid as number, step.cancelSignal);
     step.cancelSignalSent = step.cancelSignal;
-    this.save();
+    this.dirty = true;
   }
 
   private runnerAlive(step: StepRecord): boolean {
@@ -515,7 +538,13 @@ export class StepEngine {
     return state;
   }
 
+  /**
+   * Writes the whole state. Changes made inside one call (a tick, a request) mark it dirty and are
+   * written once at the end of that call, not once each: the file holds every step, so a write per
+   * change made the server's cost grow with the cluster's history.
+   */
   private save(): void {
+    this.dirty = false;
     const tmp = `${this.stateFile}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(this.state));
     fs.renameSync(tmp, this.stateFile);

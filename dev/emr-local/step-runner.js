@@ -1,103 +1,157 @@
 'use strict';
-// Runs one local EMR step. The server starts this detached so a step outlives a server restart:
-// the runner owns the command's lifetime and leaves `exit_code` behind for whichever server
-// instance is watching when the command ends. Plain CommonJS so `node` starts it without tsx.
+// Runs local EMR steps. The server starts this detached so a step outlives a server restart: the
+// runner owns each command's lifetime and leaves `exit_code` behind for whichever server instance
+// is watching when the command ends. Plain CommonJS so `node` starts it without tsx.
 //
 // usage: node step-runner.js <step log dir> <step id>
-//        node step-runner.js --standby <tag>   (started ahead of a step, so a step does not wait
-//        for node to start: it reads "<step log dir>\t<step id>\n" on stdin, then runs as above;
-//        stdin closed first, e.g. the server gone, and it exits having done nothing)
-// reads <dir>/command.json {command, args, cwd}; writes <dir>/pid (the command's pid, which is
-// also its process group id), <dir>/stdout, <dir>/stderr and finally <dir>/exit_code:
-// "<code>\n" or "<128 + signal number>\n<signal name>\n".
+//        node step-runner.js --standby <tag>   (started ahead of the server's steps and serving
+//        all of them, so no step waits for node to start nor pays for it: it reads
+//        "<step log dir>\t<step id>\n" lines on stdin and runs each step as it arrives, writing
+//        "<step id>\n" on stdout once that step's exit_code is written. When stdin closes (the
+//        server gone) it takes no more steps and exits once its running steps have ended.)
+// For each step it reads <dir>/command.json {command, args, cwd}; writes <dir>/pid (the command's
+// pid, which is also its process group id), <dir>/stdout, <dir>/stderr and finally
+// <dir>/exit_code: "<code>\n" or "<128 + signal number>\n<signal name>\n".
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
-let dir;
-let finished = false;
-let child;
-let stderr;
+/** The steps started and not yet finished, by step directory. */
+const running = new Map();
+let accepting = true;
 
-function writeAtomic(name, text) {
+function writeAtomic(dir, name, text) {
   const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, path.join(dir, name));
 }
 
-function finish(code, signal) {
-  if (finished) return;
-  finished = true;
-  writeAtomic('exit_code', signal ? `${code}\n${signal}\n` : `${code}\n`);
-  process.exit(0);
+function exitWhenIdle() {
+  if (!accepting && running.size === 0) process.exit(0);
 }
 
-// Stopping the runner politely stops the step with it instead of orphaning the command.
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (!dir) process.exit(0); // standing by: no step yet
-    if (child && child.pid) {
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        // already gone
-      }
-    } else {
-      finish(128 + os.constants.signals[sig], sig);
-    }
-  });
-}
-
-function run() {
-  const stdout = fs.openSync(path.join(dir, 'stdout'), 'a');
-  stderr = fs.openSync(path.join(dir, 'stderr'), 'a');
+function finish(step, code, signal) {
+  if (step.finished) return;
+  step.finished = true;
   try {
+    writeAtomic(step.dir, 'exit_code', signal ? `${code}\n${signal}\n` : `${code}\n`);
+  } finally {
+    running.delete(step.dir);
+  }
+  // The server ticks on it instead of waiting for its next poll; it may be gone (EPIPE: ignored).
+  if (step.id) process.stdout.write(`${step.id}\n`);
+  exitWhenIdle();
+}
+
+function run(dir, id) {
+  const step = { dir, id, finished: false, child: undefined };
+  running.set(dir, step);
+  let stderr;
+  try {
+    const stdout = fs.openSync(path.join(dir, 'stdout'), 'a');
+    stderr = fs.openSync(path.join(dir, 'stderr'), 'a');
     const spec = JSON.parse(fs.readFileSync(path.join(dir, 'command.json'), 'utf8'));
     // detached: its own process group, so a cancel can signal spark-submit's JVM and Python
-    // workers together without touching this runner.
-    child = spawn(spec.command, spec.args, {
+    // workers together without touching this runner or the other steps.
+    step.child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
       env: process.env,
       stdio: ['ignore', stdout, stderr],
       detached: true,
     });
+    // The child has its own copies now.
+    fs.closeSync(stdout);
+    fs.closeSync(stderr);
   } catch (err) {
-    fs.writeSync(stderr, `local EMR: cannot start the step: ${err.message}\n`);
-    finish(127, null);
+    try {
+      fs.appendFileSync(path.join(dir, 'stderr'), `local EMR: cannot start the step: ${err.message}\n`);
+    } catch {
+      // the step directory itself is unusable: the exit code below is all there is
+    }
+    finish(step, 127, null);
+    return;
   }
-
-  child.on('spawn', () => writeAtomic('pid', `${child.pid}\n`));
+  const child = step.child;
+  child.on('spawn', () => writeAtomic(dir, 'pid', `${child.pid}\n`));
   child.on('error', (err) => {
-    fs.writeSync(stderr, `local EMR: cannot start ${child.spawnfile}: ${err.message}\n`);
-    finish(err.code === 'ENOENT' ? 127 : 126, null);
+    fs.appendFileSync(
+      path.join(dir, 'stderr'),
+      `local EMR: cannot start ${child.spawnfile}: ${err.message}\n`,
+    );
+    finish(step, err.code === 'ENOENT' ? 127 : 126, null);
   });
   child.on('exit', (code, signal) => {
-    if (signal) finish(128 + (os.constants.signals[signal] || 0), signal);
-    else finish(code === null ? 1 : code, null);
+    if (signal) finish(step, 128 + (os.constants.signals[signal] || 0), signal);
+    else finish(step, code === null ? 1 : code, null);
   });
 }
 
+/** A step handed over while this runner is stopping fails at once rather than never running. */
+function refuse(dir, id) {
+  const step = { dir, id, finished: false };
+  running.set(dir, step);
+  try {
+    fs.appendFileSync(
+      path.join(dir, 'stderr'),
+      'local EMR: the step runner was stopping; the step did not start\n',
+    );
+  } catch {
+    // nothing more to say
+  }
+  finish(step, 1, null);
+}
+
+// Stopping the runner politely stops its steps with it instead of orphaning their commands.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    accepting = false;
+    for (const step of running.values()) {
+      if (step.child && step.child.pid) {
+        try {
+          process.kill(-step.child.pid, sig);
+        } catch {
+          // already gone
+        }
+      } else {
+        finish(step, 128 + os.constants.signals[sig], sig);
+      }
+    }
+    exitWhenIdle();
+  });
+}
+
+process.stdout.on('error', () => undefined);
+
 if (process.argv[2] === '--standby') {
-  let line = '';
+  let pending = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (chunk) => {
-    line += chunk;
-    const end = line.indexOf('\n');
-    if (end < 0 || dir) return;
-    [dir] = line.slice(0, end).split('\t');
-    // From here on the step is this process's: the server going away must not stop it.
-    process.stdin.removeAllListeners('end');
-    process.stdin.destroy();
-    run();
+    pending += chunk;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      const [dir, id] = pending.slice(0, end).split('\t');
+      pending = pending.slice(end + 1);
+      if (!dir) continue;
+      if (accepting) run(dir, id);
+      else refuse(dir, id);
+    }
   });
-  process.stdin.on('end', () => process.exit(0));
+  // From here on the steps are this process's: the server going away must not stop them.
+  process.stdin.on('end', () => {
+    accepting = false;
+    exitWhenIdle();
+  });
+  process.stdin.on('error', () => {
+    accepting = false;
+    exitWhenIdle();
+  });
 } else {
-  dir = process.argv[2];
+  const dir = process.argv[2];
   if (!dir) {
     process.stderr.write('usage: step-runner.js <step log dir> <step id> | --standby <tag>\n');
     process.exit(64);
   }
-  run();
+  accepting = false;
+  run(dir, undefined);
 }

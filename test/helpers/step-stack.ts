@@ -25,6 +25,7 @@ export interface LocalStepInfo {
   state: string;
   pgid?: number;
   runnerPid?: number;
+  exitCode?: number;
 }
 
 export async function localStep(endpoint: string, stepId: string): Promise<LocalStepInfo> {
