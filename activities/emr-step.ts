@@ -4,7 +4,8 @@
  * What it guarantees, and why each piece is there:
  * - One step per logical run. AddJobFlowSteps has no idempotency token, so a step is found again
  *   before anything is submitted: first by the step id a previous attempt heartbeated, then by its
- *   (deterministic) name in ListSteps, because heartbeats sent just before a crash can be lost.
+ *   (deterministic) name in ListSteps, because heartbeats sent just before a crash can be lost. A
+ *   first attempt has no predecessor to find and goes straight to the submit.
  *   The submit itself goes through a client with SDK retries off, and an ambiguous failure (no
  *   response, 5xx) is resolved by looking again, never by sending again.
  * - Another attempt, on any worker, resumes the same step instead of starting a second one.
@@ -132,11 +133,22 @@ const REPORT_CLOCK_SKEW_MS = 5 * 60_000;
  */
 const WINNABLE_STATES: StepState[] = ['PENDING', 'RUNNING', 'COMPLETED'];
 /**
- * How far before its own lookup an attempt looks for namesakes after submitting. Anything older
- * in a winnable state would have been found by that lookup; the margin covers the clock difference
- * between this worker and EMR's CreationDateTime.
+ * How far before its own lookup a later attempt looks for namesakes after submitting (and a first
+ * attempt, before its start, when EMR gives its step no CreationDateTime to measure from); and
+ * before a step's creation when it looks for the step that won against it. The margin covers the
+ * clock difference between this worker and EMR, and a listing that lags behind a submit.
  */
 const NAMESAKE_WINDOW_MS = 5 * 60_000;
+/** CreationDateTime's rounding, and then some: the listing after a submit reaches this much further back. */
+const CREATION_TIME_SLACK_MS = 2_000;
+
+/** A first attempt's start and its submit's answer, in this worker's monotonic clock (performance.now()). */
+interface Lookback {
+  from: number;
+  answeredAt: number;
+  /** Where to stop listing, in the worker's wall clock, if our step's creation time is unknown. */
+  fallback: number;
+}
 /** The longest wait between heartbeats: cancellation arrives only on a heartbeat's response. */
 const HEARTBEAT_EVERY_MS = 1_000;
 
@@ -272,6 +284,8 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
   const outageToleranceMs = deps.outageToleranceMs ?? 12 * 3_600_000;
 
   async function runSparkStep(input: SparkStepInput): Promise<SparkStepResult> {
+    // This attempt's start, in the worker's monotonic clock: a first attempt's check for namesakes lists back to here.
+    const attemptFrom = performance.now();
     validateInput(input);
     const ctx = Context.current();
     const signal = ctx.cancellationSignal;
@@ -491,6 +505,22 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
     };
 
     /**
+     * Where, in EMR's clock, a first attempt's check after its submit may stop listing: the
+     * attempt's start. It is measured back from our own step's CreationDateTime by the time this
+     * worker measured from its start to the submit's answer, so no clock difference between this
+     * worker and EMR enters it, and the listing covers seconds, not the minutes a guessed clock
+     * skew would: on a busy cluster those minutes were dozens of ListSteps pages per step, against
+     * EMR's API quota. (A later attempt lists back further: see locateOrSubmit.)
+     */
+    const namesakeWindowStart = async (mine: string, lookback: Lookback): Promise<number> => {
+      const step = await describe(mine);
+      tracked.state = step.Status!.State!;
+      const created = createdAt(step);
+      if (!Number.isFinite(created)) return lookback.fallback;
+      return created - (lookback.answeredAt - lookback.from) - CREATION_TIME_SLACK_MS;
+    };
+
+    /**
      * After a submit, another attempt of this activity (a stuck worker and its replacement) may
      * have submitted too. Of the steps of our name that can still be the run's step, the oldest
      * wins (creation time, then step id: the same answer for every attempt that looks, and a step
@@ -500,10 +530,12 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
      */
     const settle = async (
       mine: string,
-      since: number,
+      lookback: number | Lookback,
       mineAdopted: boolean,
     ): Promise<{ stepId: string; adopted: boolean }> => {
-      const all = await namesakes(since);
+      const all = await namesakes(
+        typeof lookback === 'number' ? lookback : await namesakeWindowStart(mine, lookback),
+      );
       // Not listed yet: then it is newer than every step that was.
       if (!all.some((s) => s.id === mine))
         all.push({ id: mine, state: tracked.state ?? 'PENDING', created: Number.POSITIVE_INFINITY });
@@ -616,6 +648,15 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
 
     const locateOrSubmit = async (): Promise<{ stepId: string; adopted: boolean }> => {
       const hb = HeartbeatSchema.safeParse(ctx.info.heartbeatDetails);
+      // A first attempt that began long after it was scheduled (a queue, or a stall before this code
+      // ran, during which its heartbeat timeout could let a second attempt start) looks first,
+      // as later ones do. Half the heartbeat timeout leaves room for a clock difference between
+      // this worker and the Temporal server.
+      const firstAttempt =
+        ctx.info.attempt === 1 &&
+        !hb.success &&
+        Date.now() - ctx.info.currentAttemptScheduledTimestampMs <
+          (ctx.info.heartbeatTimeoutMs ?? 60_000) / 2;
       const step = hb.success ? await describeRemembered(hb.data.stepId) : undefined;
       if (step) {
         const state = step.Status!.State!;
@@ -627,11 +668,22 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         if (failure.nonRetryable) throw failure;
         ctx.log.info(`the previous attempt's step ${step.Id} ended ${state}; submitting a new one`);
       }
+      if (firstAttempt) {
+        // A first attempt has nothing to find: the step name is this run's own, and another
+        // attempt of this activity only starts once this one timed out, so any namesake is newer
+        // than this attempt's start, where the check after the submit lists back to.
+        const submitted = await submit();
+        const lookback = { from: attemptFrom, answeredAt: performance.now(), fallback: 0 };
+        lookback.fallback = Date.now() - (lookback.answeredAt - attemptFrom) - NAMESAKE_WINDOW_MS;
+        return settle(submitted.stepId, lookback, submitted.adopted);
+      }
       const lookupStartedAt = Date.now();
       const found = await findByName(ADOPTABLE_STATES);
       if (found?.Id) return adopt(found.Id, found.Status?.State, 'found by name');
-      // Any namesake older than this lookup would have been found by it, so the check after the
-      // submit lists back to (about) here and no further.
+      // Any namesake older than this lookup would have been found by it, had it been listed yet:
+      // the check after the submit lists back to (well before) here and no further. The margin
+      // covers the clock difference between this worker and EMR, and a namesake a lagging listing
+      // did not show the lookup.
       const submitted = await submit();
       return settle(submitted.stepId, lookupStartedAt - NAMESAKE_WINDOW_MS, submitted.adopted);
     };

@@ -131,7 +131,13 @@ interface Harness {
   ): Promise<Awaited<ReturnType<ReturnType<typeof createEmrStepActivities>['runSparkStep']>>>;
 }
 
-function harness(opts: { heartbeatDetails?: unknown; deps?: Partial<EmrStepDeps> } = {}): Harness {
+/**
+ * `attempt`: a first attempt (the default) has no predecessor and submits without looking; a later
+ * one (a retry whose predecessor's heartbeat was lost) looks for the step by name first.
+ */
+function harness(
+  opts: { heartbeatDetails?: unknown; deps?: Partial<EmrStepDeps>; attempt?: number } = {},
+): Harness {
   const emr = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS });
   const emrNoRetry = new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
   const { runSparkStep } = createEmrStepActivities({ emr, emrNoRetry, cancelWaitMs: 2_000, ...opts.deps });
@@ -139,8 +145,8 @@ function harness(opts: { heartbeatDetails?: unknown; deps?: Partial<EmrStepDeps>
   const scheduled = { scheduledTimestampMs: Date.now(), currentAttemptScheduledTimestampMs: Date.now() };
   const env = new MockActivityEnvironment(
     opts.heartbeatDetails === undefined
-      ? scheduled
-      : { ...scheduled, heartbeatDetails: opts.heartbeatDetails, attempt: 2 },
+      ? { ...scheduled, attempt: opts.attempt ?? 1 }
+      : { ...scheduled, heartbeatDetails: opts.heartbeatDetails, attempt: opts.attempt ?? 2 },
     { logger: quietLogger },
   );
   const heartbeats: unknown[] = [];
@@ -469,7 +475,7 @@ describe('runSparkStep (mocked EMR)', () => {
         Steps: [summary('s-other', 'RUNNING', 'sparkify/other'), summary('s-old', state)],
       });
       emr.on(DescribeStepCommand).resolvesOnce(step(state, 's-old')).resolves(step('COMPLETED', 's-old'));
-      const h = harness();
+      const h = harness({ attempt: 2 });
       const result = await h.run();
       expect(result).toMatchObject({ stepId: 's-old', adopted: true, state: 'COMPLETED' });
       expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
@@ -490,7 +496,7 @@ describe('runSparkStep (mocked EMR)', () => {
       .resolves({ Steps: [summary('s-failed', 'FAILED'), summary('s-int', 'INTERRUPTED')] });
     emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-new'] });
     emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-new'));
-    const result = await harness().run();
+    const result = await harness({ attempt: 2 }).run();
     expect(result).toMatchObject({ stepId: 's-new', adopted: false });
     expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(1);
   });
@@ -556,7 +562,7 @@ describe('runSparkStep (mocked EMR)', () => {
           },
     );
     emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-2'));
-    const result = await harness().run();
+    const result = await harness({ attempt: 2 }).run();
     expect(result).toMatchObject({ stepId: 's-2', adopted: true });
     expect(emr.commandCalls(ListStepsCommand).map((c) => c.args[0].input.Marker)).toEqual([
       undefined,
@@ -580,7 +586,7 @@ describe('runSparkStep (mocked EMR)', () => {
     }));
     emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-new'] });
     emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-new'));
-    const result = await harness().run();
+    const result = await harness({ attempt: 2 }).run();
     expect(result).toMatchObject({ stepId: 's-new', adopted: false });
     // One page for the lookup, one for the check after the submit: an hour-old history is not read.
     expect(emr.commandCalls(ListStepsCommand).length).toBeLessThanOrEqual(2);
@@ -651,7 +657,8 @@ describe('runSparkStep (mocked EMR)', () => {
     const err = await failureOf(harness().run());
     expect(err.type).toBe('EmrRequestRejected');
     expect(err.nonRetryable).toBe(true);
-    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(1);
+    // A first attempt does not look before submitting, and a refusal ends it there.
+    expect(emr.commandCalls(ListStepsCommand)).toHaveLength(0);
   });
 
   test('invalid input fails fast and non-retryably', async () => {
@@ -798,7 +805,8 @@ describe('runSparkStep: EMR API outages are ridden out within the attempt', () =
       .resolves(step('COMPLETED'));
     const result = await harness().run();
     expect(result.state).toBe('COMPLETED');
-    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(2);
+    // The first DescribeStep (the check after the submit) failed and was tried again.
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(3);
   });
 
   test('the outage clock restarts whenever the API answers', async () => {
@@ -910,7 +918,7 @@ describe('runSparkStep: two live attempts of one step end on one EMR step', () =
 
   test('both submit after seeing no step: the oldest survives, the other is cancelled, both follow it', async () => {
     const steps = statefulEmr(emr, { beforeSubmit: afterLookups(emr, 2) });
-    const [a, b] = [harness(), harness()];
+    const [a, b] = [harness({ attempt: 2 }), harness({ attempt: 3 })];
     const [ra, rb] = await Promise.all([a.run(), b.run()]);
     // Both really submitted: the race happened.
     expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(2);
@@ -940,7 +948,7 @@ describe('runSparkStep: two live attempts of one step end on one EMR step', () =
         await afterLookups(emr, submits === 1 ? 2 : 3)();
       },
     });
-    const [ra, rb] = await Promise.all([harness().run(), harness().run()]);
+    const [ra, rb] = await Promise.all([harness({ attempt: 2 }).run(), harness({ attempt: 3 }).run()]);
     expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(2);
     expect(ra.stepId).toBe('s-A');
     expect(rb.stepId).toBe('s-A');
@@ -973,11 +981,92 @@ describe('runSparkStep: two live attempts of one step end on one EMR step', () =
     emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-mine'] });
     emr.on(CancelStepsCommand).resolves({ CancelStepsInfoList: [{ StepId: 's-mine', Status: 'SUBMITTED' }] });
     emr.on(DescribeStepCommand, { StepId: 's-other' }).resolves(step('COMPLETED', 's-other'));
-    const h = harness();
+    const h = harness({ attempt: 2 });
     const result = await h.run();
     expect(result).toMatchObject({ stepId: 's-other', adopted: true, state: 'COMPLETED' });
     expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-mine']]);
     expect(emr.commandCalls(DescribeStepCommand).map((c) => c.args[0].input.StepId)).toEqual(['s-other']);
+  });
+
+  /** ListSteps over fixed pages, newest first; page n+1 is asked for with Marker `page-<n+1>`. */
+  const pages = (list: StepSummary[][]) =>
+    emr.on(ListStepsCommand).callsFake((input: { Marker?: string }) => {
+      const n = input.Marker ? Number(input.Marker.split('-')[1]) - 1 : 0;
+      return { Steps: list[n] ?? [], ...(n + 1 < list.length ? { Marker: `page-${n + 2}` } : {}) };
+    });
+  const at = (id: string, state: StepState, created: number, name = NAME): StepSummary => ({
+    Id: id,
+    Name: name,
+    Status: { State: state, Timeline: { CreationDateTime: new Date(created) } },
+  });
+
+  test.each([
+    ['3 hours ahead', 3 * 3_600_000],
+    ['2 hours behind', -2 * 3_600_000],
+  ])(
+    "a first attempt submits without looking, and its check lists back to its own start by EMR's clock (%s), no further",
+    async (_, skew) => {
+      const emrNow = Date.now() + skew;
+      pages([
+        [
+          at('s-mine', 'PENDING', emrNow),
+          ...Array.from({ length: 49 }, (_, i) =>
+            at(`s-x${i}`, 'COMPLETED', emrNow - 500, `sparkify/other/${i}`),
+          ),
+        ],
+        // A namesake from a later attempt of this one, submitted just before ours: it wins.
+        [
+          at('s-other', 'RUNNING', emrNow - 1_000),
+          at('s-y', 'COMPLETED', emrNow - 1_500, 'sparkify/other/y'),
+        ],
+        // Before this attempt started (by far): the listing ends with this page…
+        [at('s-z', 'COMPLETED', emrNow - 3_600_000, 'sparkify/z')],
+        // …and never reaches a namesake this old, which would have won.
+        [at('s-never', 'RUNNING', emrNow - 7_200_000)],
+      ]);
+      emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-mine'] });
+      emr.on(DescribeStepCommand, { StepId: 's-mine' }).resolves({
+        Step: {
+          Id: 's-mine',
+          Name: NAME,
+          Status: { State: 'PENDING', Timeline: { CreationDateTime: new Date(emrNow) } },
+        },
+      });
+      emr.on(DescribeStepCommand, { StepId: 's-other' }).resolves(step('COMPLETED', 's-other'));
+      emr
+        .on(CancelStepsCommand)
+        .resolves({ CancelStepsInfoList: [{ StepId: 's-mine', Status: 'SUBMITTED' }] });
+      const result = await harness().run();
+      expect(result).toMatchObject({ stepId: 's-other', adopted: true, state: 'COMPLETED' });
+      expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-mine']]);
+      // No lookup before the submit (it would ask for CANCEL_PENDING steps too); after it, three
+      // pages: the third reaches steps from before the attempt and ends the listing.
+      const listed = emr.commandCalls(ListStepsCommand).map((c) => c.args[0].input);
+      expect(listed.map((i) => i.StepStates)).toEqual(Array(3).fill(['PENDING', 'RUNNING', 'COMPLETED']));
+      expect(listed.map((i) => i.Marker)).toEqual([undefined, 'page-2', 'page-3']);
+    },
+  );
+
+  test('a first attempt that started long after it was scheduled looks before submitting, as a retry does', async () => {
+    emr.on(ListStepsCommand).resolves({ Steps: [summary('s-old', 'RUNNING')] });
+    emr.on(DescribeStepCommand).resolves(step('COMPLETED', 's-old'));
+    const { runSparkStep } = createEmrStepActivities({
+      emr: new EMRClient({ region: 'us-east-1', credentials: CREDENTIALS }),
+      cancelWaitMs: 2_000,
+    });
+    // Scheduled a minute ago with a 20 s heartbeat timeout: a second attempt may be running.
+    const env = new MockActivityEnvironment(
+      {
+        attempt: 1,
+        heartbeatTimeoutMs: 20_000,
+        currentAttemptScheduledTimestampMs: Date.now() - 60_000,
+        scheduledTimestampMs: Date.now() - 60_000,
+      },
+      { logger: quietLogger },
+    );
+    const result = await env.run(runSparkStep, INPUT);
+    expect(result).toMatchObject({ stepId: 's-old', adopted: true });
+    expect(emr.commandCalls(AddJobFlowStepsCommand)).toHaveLength(0);
   });
 
   test('the check pages back to the lookup and no further', async () => {
@@ -1007,7 +1096,7 @@ describe('runSparkStep: two live attempts of one step end on one EMR step', () =
     emr.on(AddJobFlowStepsCommand).resolves({ StepIds: ['s-mine'] });
     emr.on(CancelStepsCommand).resolves({ CancelStepsInfoList: [{ StepId: 's-mine', Status: 'SUBMITTED' }] });
     emr.on(DescribeStepCommand, { StepId: 's-older' }).resolves(step('COMPLETED', 's-older'));
-    const result = await harness().run();
+    const result = await harness({ attempt: 2 }).run();
     expect(result).toMatchObject({ stepId: 's-older', adopted: true });
     // s-mine was not listed yet (so it is the newest) and is cancelled; page 3 is never asked for.
     expect(emr.commandCalls(CancelStepsCommand).map((c) => c.args[0].input.StepIds)).toEqual([['s-mine']]);
