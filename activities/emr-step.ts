@@ -291,6 +291,8 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
     const signal = ctx.cancellationSignal;
     const poll = normalizePoll(input.poll);
     const tracked: { stepId?: string; state?: string } = {};
+    /** The step as the check after the submit described it: the polling's first answer. */
+    let described: Step | undefined;
     /** Since when the EMR API has not answered; undefined while it answers. */
     let outageSince: number | undefined;
 
@@ -515,6 +517,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
     const namesakeWindowStart = async (mine: string, lookback: Lookback): Promise<number> => {
       const step = await describe(mine);
       tracked.state = step.Status!.State!;
+      described = step;
       const created = createdAt(step);
       if (!Number.isFinite(created)) return lookback.fallback;
       return created - (lookback.answeredAt - lookback.from) - CREATION_TIME_SLACK_MS;
@@ -901,7 +904,7 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
       let { stepId, adopted } = await locateOrSubmit();
       const cancelledUnderUs = new Set<string>();
       for (let n = 0; ; n++) {
-        const step = await describe(stepId);
+        const step = n === 0 && described?.Id === stepId ? described : await describe(stepId);
         const status = step.Status!;
         tracked.state = status.State!;
         heartbeat();

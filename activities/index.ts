@@ -20,7 +20,7 @@ import { planBackfill } from '../lake/plan';
 import { explainAsset, parseJobReport } from '../lake/report';
 import { readLakeStatus } from '../lake/status';
 import { openLake, s3ClientFor, type Lake } from '../lake/store';
-import { acquireLeaseUpdate, type lease } from '../workflows/lease';
+import { acquireLeaseUpdate, releaseLeaseSignal, type lease } from '../workflows/lease';
 import type {
   AssetResult,
   CodeVersion,
@@ -426,6 +426,15 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
         }),
       });
       return { leaseWorkflowId: workflowId, ...answer };
+    },
+
+    async releaseLease({ leaseWorkflowId, requestId }) {
+      try {
+        await temporal().workflow.getHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
+      } catch (err) {
+        // The lease workflow released it already (its holder check, or its time ran out) and ended.
+        if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      }
     },
 
     async closedWorkflows({ holders }) {

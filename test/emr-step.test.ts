@@ -805,8 +805,8 @@ describe('runSparkStep: EMR API outages are ridden out within the attempt', () =
       .resolves(step('COMPLETED'));
     const result = await harness().run();
     expect(result.state).toBe('COMPLETED');
-    // The first DescribeStep (the check after the submit) failed and was tried again.
-    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(3);
+    // The first DescribeStep failed and was tried again; its answer also began the polling.
+    expect(emr.commandCalls(DescribeStepCommand)).toHaveLength(2);
   });
 
   test('the outage clock restarts whenever the API answers', async () => {

@@ -348,9 +348,14 @@ test('the Temporal Web UI tells the story: a summary and details per run, a summ
   expect(details).toContain(`| lake | \`${h.config.storage.lake}\` |`);
   expect(metadata.currentDetails).toContain('| asset | status | rows | EMR step | seconds | log |');
   expect(metadata.currentDetails).toContain('| songplays | materialized | 20 | s-songplays@2018-11-01 |');
-  // Activities and local activities (bookkeeping: markers in the history) alike.
+  // Activities and local activities (bookkeeping: markers in the history) alike; the other
+  // markers (patches) carry no summary.
   const summaries = (await handle.fetchHistory())
-    .events!.filter((e) => e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes)
+    .events!.filter(
+      (e) =>
+        e.activityTaskScheduledEventAttributes ||
+        e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    )
     .map((e) => defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary!));
   expect(summaries).toEqual(
     expect.arrayContaining([
@@ -361,6 +366,7 @@ test('the Temporal Web UI tells the story: a summary and details per run, a summ
       'EMR step song_tables',
       'EMR step songplays 2018-11-01..2018-11-02',
       'record songplays 2018-11-01..2018-11-02',
+      'release songplays 2018-11-01..2018-11-02',
     ]),
   );
 });

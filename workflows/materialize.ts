@@ -7,6 +7,7 @@ import {
   defineQuery,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -49,6 +50,9 @@ import {
 } from './types';
 
 export const progressQuery = defineQuery<MaterializeResult>('progress');
+
+/** patched() id: lease releases sent by a local activity instead of a signal from the workflow. */
+const RELEASE_BY_LOCAL_ACTIVITY = 'release-lease-by-local-activity';
 
 // The lease request waits on the lease workflow, which needs a workflow task of its own: as a
 // local activity it would hold this run's task meanwhile, and enough such runs at once would
@@ -236,8 +240,16 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     } finally {
       // Sent now, awaited before the run ends: what depends on this unit need not wait for the
       // lease workflow's acknowledgement.
+      // Sent by a local activity: a signal from the workflow itself costs the run a workflow task
+      // for its acknowledgement, one per unit (runs started before this change keep the signal).
       releases.push(
         CancellationScope.nonCancellable(async () => {
+          if (patched(RELEASE_BY_LOCAL_ACTIVITY)) {
+            await bookkeeping.releaseLease.executeWithOptions({ summary: `release ${what}` }, [
+              { leaseWorkflowId, requestId },
+            ]);
+            return;
+          }
           try {
             await getExternalWorkflowHandle(leaseWorkflowId).signal(releaseLeaseSignal, { requestId });
           } catch {

@@ -185,6 +185,12 @@ export interface SparkifyActivities {
    * conflicts, otherwise the `leaseGranted` signal follows.
    */
   requestLease(input: LeaseRequestInput): Promise<LeaseAnswer & { leaseWorkflowId: string }>;
+  /**
+   * Releases a lease (the `releaseLease` signal, sent by the worker's client): run as a local
+   * activity, it costs the releasing run no workflow task of its own. Idempotent; a lease workflow
+   * that is gone has nothing to release.
+   */
+  releaseLease(input: { leaseWorkflowId: string; requestId: string }): Promise<void>;
   /** Of the given workflow runs, those that are no longer running (`<workflowId>/<runId>`). */
   closedWorkflows(input: { holders: LeaseHolder[] }): Promise<string[]>;
   planBackfill(input: PlanBackfillInput): Promise<BackfillPlan>;
