@@ -205,6 +205,22 @@ interface ScopeState {
 }
 
 /**
+ * Generations this process read or wrote last, by lake and key, with their ETag: a generation is
+ * immutable, so a writer whose base is the generation it wrote itself (a backfill's next day)
+ * neither reads nor parses it again. A year's scope holds up to 366 entries, and reading it back
+ * for every update made the bookkeeping of a day grow with the days before it in the year.
+ */
+const recentScopes = new Map<string, { etag: string; partitions: Readonly<Record<string, IndexEntry>> }>();
+const RECENT_SCOPES_MAX = 64;
+
+function rememberScope(lake: Lake, g: Generation, partitions: Readonly<Record<string, IndexEntry>>): void {
+  const id = `${lake.uri}\n${g.key}`;
+  recentScopes.delete(id);
+  if (recentScopes.size >= RECENT_SCOPES_MAX) recentScopes.delete(recentScopes.keys().next().value!);
+  recentScopes.set(id, { etag: g.etag, partitions });
+}
+
+/**
  * The current generation of a scope. A generation listed but gone when read was deleted because
  * two newer ones exist: list again.
  */
@@ -217,10 +233,14 @@ async function readScope(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const top = (await listScope(lake, asset, scope)).at(-1);
     if (!top) return { generation: 0, partitions: {} };
+    const hit = recentScopes.get(`${lake.uri}\n${top.key}`);
+    if (hit && hit.etag === top.etag) return { generation: top.generation, partitions: hit.partitions };
     const text = await lake.readText(top.key);
     if (text === null) continue;
     try {
-      return { generation: top.generation, partitions: parseScope(text, top.key).partitions };
+      const partitions = parseScope(text, top.key).partitions;
+      rememberScope(lake, top, partitions);
+      return { generation: top.generation, partitions };
     } catch (err) {
       // A rebuild starts the scope afresh from the manifests rather than stop at a broken file.
       if (opts.lenient && err instanceof IndexError) return { generation: top.generation, partitions: {} };
@@ -265,6 +285,8 @@ export async function updateScope(
     // A higher generation already: ours re-used a number deleted under a writer whose base was
     // that old, and is not in the line. Merge again on top of the current one (idempotent).
     if (after.some((g) => g.generation > generation)) continue;
+    const ours = after.find((g) => g.generation === generation);
+    if (ours) rememberScope(lake, ours, file.partitions);
     // Keep the one below ours for readers that listed before ours appeared.
     await Promise.all(after.filter((g) => g.generation < generation - 1).map((g) => lake.delete(g.key)));
     return;
