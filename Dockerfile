@@ -79,5 +79,7 @@ RUN ln -s /app/dist/client/bin.js /usr/local/bin/sparkify
 USER node
 # The worker's memory settings (worker/process-settings.ts; test/compose.test.ts checks these).
 ENV MALLOC_ARENA_MAX=2
+ENV MALLOC_MMAP_THRESHOLD_=131072
+ENV MALLOC_TRIM_THRESHOLD_=131072
 # One process (no npm or shell wrapper), so SIGTERM reaches the worker and it shuts down cleanly.
 CMD ["node", "--enable-source-maps", "--max-semi-space-size=2", "--max-old-space-size=192", "dist/worker/main.js"]
