@@ -676,9 +676,9 @@ export function createEmrStepActivities(deps: EmrStepDeps) {
         // attempt of this activity only starts once this one timed out, so any namesake is newer
         // than this attempt's start, where the check after the submit lists back to.
         const submitted = await submit();
-        const lookback = { from: attemptFrom, answeredAt: performance.now(), fallback: 0 };
-        lookback.fallback = Date.now() - (lookback.answeredAt - attemptFrom) - NAMESAKE_WINDOW_MS;
-        return settle(submitted.stepId, lookback, submitted.adopted);
+        const answeredAt = performance.now();
+        const fallback = Date.now() - (answeredAt - attemptFrom) - NAMESAKE_WINDOW_MS;
+        return settle(submitted.stepId, { from: attemptFrom, answeredAt, fallback }, submitted.adopted);
       }
       const lookupStartedAt = Date.now();
       const found = await findByName(ADOPTABLE_STATES);

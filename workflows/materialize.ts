@@ -239,9 +239,8 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       await fn();
     } finally {
       // Sent now, awaited before the run ends: what depends on this unit need not wait for the
-      // lease workflow's acknowledgement.
-      // Sent by a local activity: a signal from the workflow itself costs the run a workflow task
-      // for its acknowledgement, one per unit (runs started before this change keep the signal).
+      // lease workflow's acknowledgement. Sent by a local activity: a signal from the workflow
+      // itself costs the run a workflow task per unit (runs started before keep the signal).
       releases.push(
         CancellationScope.nonCancellable(async () => {
           if (patched(RELEASE_BY_LOCAL_ACTIVITY)) {

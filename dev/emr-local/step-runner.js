@@ -76,10 +76,15 @@ function run(dir, id) {
   const child = step.child;
   child.on('spawn', () => writeAtomic(dir, 'pid', `${child.pid}\n`));
   child.on('error', (err) => {
-    fs.appendFileSync(
-      path.join(dir, 'stderr'),
-      `local EMR: cannot start ${child.spawnfile}: ${err.message}\n`,
-    );
+    // One runner serves every step: nothing here may throw and take the others down with it.
+    try {
+      fs.appendFileSync(
+        path.join(dir, 'stderr'),
+        `local EMR: cannot start ${child.spawnfile}: ${err.message}\n`,
+      );
+    } catch {
+      // the step directory itself is unusable: the exit code below is all there is
+    }
     finish(step, err.code === 'ENOENT' ? 127 : 126, null);
   });
   child.on('exit', (code, signal) => {
