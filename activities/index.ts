@@ -24,6 +24,7 @@ import { acquireLeaseUpdate, releaseLeaseSignal, type lease } from '../workflows
 import type {
   AssetResult,
   CodeVersion,
+  LeaseRequestInput,
   PreparedStep,
   PrepareStepInput,
   RecordFailureInput,
@@ -156,6 +157,27 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
   const deps: ActivityDeps = { ...defaultActivityDeps(config), ...overrides };
   const { lake, raw, codeRoot } = deps;
   const temporal = deps.temporalClient ?? (() => Context.current().client);
+
+  /** One call starts the lake's lease workflow if need be and learns whether the request is granted. */
+  const askForLease = async (request: LeaseRequestInput) => {
+    const workflowId = leaseWorkflowId(lake.uri);
+    const answer = await temporal().workflow.executeUpdateWithStart(acquireLeaseUpdate, {
+      args: [request],
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof lease>('lease', {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [{}],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: `leases on what the steps write · ${lake.uri}`,
+        staticDetails:
+          'Grants leases on what steps write, first come, first served: a whole-table claim excludes ' +
+          'every other claim on that step, a day-range claim only overlapping ones. Query `leaseState` ' +
+          'for who holds what.',
+      }),
+    });
+    return { leaseWorkflowId: workflowId, ...answer };
+  };
+
   /** Reports are written under the lake root; a URI elsewhere is not ours to read. */
   const readLakeText = async (uri: string): Promise<string | null> =>
     uri.startsWith(lake.uri) ? lake.readText(uri.slice(lake.uri.length).replace(/^\/+/, '')) : null;
@@ -408,24 +430,23 @@ function createRawActivities(config: Config, overrides: Partial<ActivityDeps>): 
     },
 
     async requestLease(request) {
-      const client = temporal();
-      const workflowId = leaseWorkflowId(lake.uri);
-      // One call starts the lease workflow if need be and learns whether the request is granted.
-      const answer = await client.workflow.executeUpdateWithStart(acquireLeaseUpdate, {
-        args: [request],
-        startWorkflowOperation: new WithStartWorkflowOperation<typeof lease>('lease', {
-          workflowId,
-          taskQueue: config.temporal.taskQueue,
-          args: [{}],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          staticSummary: `leases on what the steps write · ${lake.uri}`,
-          staticDetails:
-            'Grants leases on what steps write, first come, first served: a whole-table claim excludes ' +
-            'every other claim on that step, a day-range claim only overlapping ones. Query `leaseState` ' +
-            'for who holds what.',
-        }),
-      });
-      return { leaseWorkflowId: workflowId, ...answer };
+      return askForLease(request);
+    },
+
+    async tryRequestLease({ request, answerWithinMs }) {
+      // A local activity holds its run's workflow task while it waits, and the lease workflow
+      // needs a workflow task of its own to answer: past the deadline the run stops waiting here
+      // and asks again by a regular activity (the same request id is the same request).
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), answerWithinMs);
+      try {
+        return await temporal().withAbortSignal(abort.signal, () => askForLease(request));
+      } catch (err) {
+        if (abort.signal.aborted) return null;
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     async releaseLease({ leaseWorkflowId, requestId }) {

@@ -2,6 +2,7 @@ import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@tem
 import { describeRange, graph, selectAssets, type DayRange } from '../assets';
 import type { Config } from '../config/config';
 import { materialize } from '../workflows';
+import { materializeAttributes } from '../workflows/search-attributes';
 import { runDetails, runSummary } from '../workflows/summaries';
 import type { PartitionFilter } from '../lake/freshness';
 import type { MaterializeInput, RunKind } from '../workflows/types';
@@ -52,12 +53,15 @@ export async function startMaterialize(
   };
   const joined = await isRunning(client, workflowId);
   const assets = selectAssets(graph, opts.selection);
+  const attributes = materializeAttributes({ ...opts, only, runKind: input.runKind ?? 'manual', assets });
   const handle = await client.workflow.start(materialize, {
     taskQueue: config.temporal.taskQueue,
     workflowId,
     args: [input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    memo: { selection: opts.selection, range: opts.range },
+    // Set at start, so the run need not upsert them (materializeAttributes).
+    typedSearchAttributes: attributes.searchAttributes,
+    memo: attributes.memo,
     staticSummary: runSummary(assets, opts.range, input.runKind ?? 'manual'),
     staticDetails: runDetails({
       selection: opts.selection,

@@ -13,6 +13,7 @@ import { loadConfig, type Config } from '../config/config';
 import { applySchedule } from '../client/schedule';
 import { backfillWorkflowId, startBackfill } from '../client/backfill';
 import { daily } from '../workflows';
+import { SA_ASSETS, SA_MONTHS, SA_RUN_KIND } from '../workflows/search-attributes';
 import { workflowMetadataQuery } from '@temporalio/workflow';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
@@ -178,6 +179,23 @@ describe('backfills', () => {
       const child = await env.client.workflow.getHandle(`${handle.workflowId}-2018-12`).describe();
       expect(await child.staticSummary()).toBe('time · 2018-12 · backfill');
       expect(await child.staticDetails()).toContain(`Part of backfill \`${handle.workflowId}\`.`);
+      // Findable and described from its start: the backfill sets them, the child upserts nothing
+      // of its own (the only upsert left is the SDK's patch version).
+      expect(child.typedSearchAttributes.get(SA_ASSETS)).toEqual(['time']);
+      expect(child.typedSearchAttributes.get(SA_MONTHS)).toEqual(['2018-12']);
+      expect(child.typedSearchAttributes.get(SA_RUN_KIND)).toBe('backfill');
+      expect(child.memo).toEqual({
+        selection: 'time',
+        assets: ['time'],
+        range: { start: '2018-12-01', end: '2019-01-01' },
+        only: 'outdated',
+      });
+      const events = (await env.client.workflow.getHandle(child.workflowId).fetchHistory()).events!;
+      expect(events.filter((e) => e.workflowPropertiesModifiedEventAttributes)).toEqual([]);
+      const upserted = events.flatMap((e) =>
+        Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
+      );
+      expect(upserted).toEqual(['TemporalChangeVersion']);
       return progress;
     });
     expect(result).toMatchObject({ total: 3, done: 3, failed: {}, per: 'month' });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { addDays, daysIn, graph, selectAssets } from '../assets';
 import { startMaterialize } from '../client/runs';
@@ -12,9 +13,11 @@ import { carriedResult } from '../client/watch';
 import { loadConfig, type Config } from '../config/config';
 import { readLakeStatus } from '../lake/status';
 import { openLake } from '../lake/store';
-import { materialize } from '../workflows';
+import { createActivities, leaseWorkflowId } from '../activities';
+import { leaseStateQuery, materialize } from '../workflows';
+import { SA_ASSETS, SA_MONTHS, SA_PARTITION_START, SA_RUN_KIND } from '../workflows/search-attributes';
 import { workflowMetadataQuery } from '@temporalio/workflow';
-import type { MaterializeInput, MaterializeResult } from '../workflows/types';
+import type { MaterializeInput, MaterializeResult, SparkifyActivities } from '../workflows/types';
 import { FAKE_CODE, scriptedActivities, type StepScript } from './helpers/scripted';
 import { createTemporalEnv, workflowBundle } from './helpers/temporal';
 
@@ -149,6 +152,120 @@ test('a recorded history replays deterministically against the current workflow 
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
   // Throws DeterminismViolationError if the code would make different decisions on replay.
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+});
+
+test('a run recorded before leases were asked for by local activity replays against the current code', async () => {
+  // Recorded on 2026-11-28 from a fused two-day run of the lake: its leases were asked for by
+  // regular activities and released by local ones (the RELEASE patch). A deploy must not break
+  // the runs in flight: the current code must make the same decisions on their histories.
+  const H = temporal.api.history.v1.History;
+  const recorded = H.fromObject(
+    JSON.parse(
+      readFileSync(join(__dirname, 'fixtures/histories/materialize-lease-by-activity.json'), 'utf8'),
+    ),
+  );
+  const types = recorded.events.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+  expect(types.filter((t) => t === 'requestLease')).toHaveLength(2);
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, recorded, 'recorded');
+});
+
+test('a run replays whatever order its local activities came back in', async () => {
+  // Units without dependencies between them (song_tables, users) ask for their leases at once.
+  // When one chain of local activities (lease, prepare, then the EMR step) runs ahead of the
+  // other's, the replay must still issue the same commands: the worker replays a run on every
+  // cache eviction, query and restart. Delays: a slow lease for either unit, then every
+  // bookkeeping call slowed by a varying few tens of ms.
+  const slowed = (activities: SparkifyActivities, delayMs: (name: string, input: unknown) => number) =>
+    Object.fromEntries(
+      Object.entries(activities).map(([name, fn]) => [
+        name,
+        async (input: unknown) => {
+          await new Promise((r) => setTimeout(r, delayMs(name, input)));
+          return (fn as (i: unknown) => Promise<unknown>)(input);
+        },
+      ]),
+    ) as unknown as SparkifyActivities;
+  const leaseOf = (input: unknown) => (input as { request?: { requestId: string } }).request?.requestId ?? '';
+  let n = 0;
+  const delays: ((name: string, input: unknown) => number)[] = [
+    (name, input) => (name === 'tryRequestLease' && leaseOf(input).endsWith('/song_tables') ? 400 : 0),
+    (name, input) => (name === 'tryRequestLease' && leaseOf(input).endsWith('/users') ? 400 : 0),
+    (name) => (name === 'runStep' ? 0 : ((n++ * 37) % 90) + 5),
+  ];
+  for (const delayMs of delays) {
+    const h = harness();
+    const workflowId = `order-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: h.config.temporal.taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: slowed(
+        scriptedActivities(h.config, openLake(h.config.storage.lake), { events: h.events }),
+        delayMs,
+      ),
+      maxConcurrentActivityTaskExecutions: 50,
+    });
+    const result = await worker.runUntil(
+      run(h, { selection: '+songplays', maxParallelSteps: 2 }, workflowId),
+    );
+    expect(result.ok).toBe(true);
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+  }
+});
+
+test('a lease request the lease workflow does not answer in time is asked again by a regular activity, as the same request', async () => {
+  const h = harness();
+  const lake = openLake(h.config.storage.lake);
+  const activities = createActivities(h.config, {
+    lake,
+    raw: openLake(h.config.storage.raw),
+    temporalClient: () => env.client,
+  });
+  const request = {
+    requestId: `wf/run/users-${randomUUID()}`,
+    holder: { workflowId: 'wf', runId: 'run' },
+    claims: [{ key: 'users', range: null }],
+    ttlMs: 60_000,
+    label: 'users (whole table) (wf)',
+  };
+  // No worker polls the task queue yet: the lease workflow starts but cannot answer.
+  const startedAt = Date.now();
+  expect(await activities.tryRequestLease({ request, answerWithinMs: 300 })).toBeNull();
+  expect(Date.now() - startedAt).toBeLessThan(5_000);
+  const leaseId = leaseWorkflowId(lake.uri);
+  await withWorker(h, {}, async () => {
+    expect(await activities.requestLease(request)).toEqual({
+      leaseWorkflowId: leaseId,
+      granted: true,
+      heldBy: [],
+    });
+    const state = await env.client.workflow.getHandle(leaseId).query(leaseStateQuery);
+    expect(state.held.map((g) => g.requestId)).toEqual([request.requestId]);
+    expect(state.waiting).toEqual([]);
+    await activities.releaseLease({ leaseWorkflowId: leaseId, requestId: request.requestId });
+  });
+
+  // In a run: a local request that comes back unanswered falls back to the activity.
+  const fallback = harness();
+  const workflowId = `fallback-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: fallback.config.temporal.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: {
+      ...scriptedActivities(fallback.config, openLake(fallback.config.storage.lake), {
+        events: fallback.events,
+      }),
+      tryRequestLease: async () => null,
+    },
+  });
+  const result = await worker.runUntil(run(fallback, { selection: 'songplays', only: 'all' }, workflowId));
+  expect(result.ok).toBe(true);
+  const scheduled = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events!.flatMap(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+  );
+  expect(scheduled.filter((name) => name === 'requestLease')).toHaveLength(1);
 });
 
 test('a failed step skips its downstream assets while unrelated ones go on, and the run is Failed', async () => {
@@ -317,6 +434,41 @@ test('staleness by data: a changed code version or day of log_data makes exactly
   ).cells;
   expect(cells.every((c) => c.state === 'stale')).toBe(true);
   expect(cells[0]!.reason).toBe(`code changed: built with ${FAKE_CODE.hash}, now ${other}`);
+});
+
+test('a run is findable by its assets, months and kind whether or not its starter set them', async () => {
+  const h = harness();
+  const range = { start: '2018-11-30', end: '2018-12-02' };
+  const upsertsOf = async (workflowId: string) => {
+    const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events!;
+    return {
+      memo: events.filter((e) => e.workflowPropertiesModifiedEventAttributes).length,
+      searchAttributes: events.flatMap((e) =>
+        Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
+      ),
+    };
+  };
+  const { byCli, plain } = await withWorker(h, {}, async () => {
+    // The CLI sets them at start; a plain client start (a script, the Temporal CLI) does not.
+    const { handle } = await startMaterialize(env.client, h.config, { selection: 'time', range });
+    await handle.result();
+    const plainId = `plain-${randomUUID()}`;
+    await run(h, { selection: 'time', range }, plainId);
+    return { byCli: handle.workflowId, plain: plainId };
+  });
+  for (const workflowId of [byCli, plain]) {
+    const d = await env.client.workflow.getHandle(workflowId).describe();
+    expect(d.typedSearchAttributes.get(SA_ASSETS)).toEqual(['time']);
+    expect(d.typedSearchAttributes.get(SA_MONTHS)).toEqual(['2018-11', '2018-12']);
+    expect(d.typedSearchAttributes.get(SA_PARTITION_START)).toBe('2018-11-30');
+    expect(d.typedSearchAttributes.get(SA_RUN_KIND)).toBe('manual');
+    expect(d.memo).toEqual({ selection: 'time', assets: ['time'], range, only: 'outdated' });
+  }
+  expect(await upsertsOf(byCli)).toEqual({ memo: 0, searchAttributes: ['TemporalChangeVersion'] });
+  expect(await upsertsOf(plain)).toEqual({
+    memo: 1,
+    searchAttributes: expect.arrayContaining(['SparkifyAssets', 'TemporalChangeVersion']),
+  });
 });
 
 test('invalid workflow input fails the run before any step starts', async () => {

@@ -31,6 +31,7 @@ import {
   SA_PARTITION_END,
   SA_PARTITION_START,
   SA_RUN_KIND,
+  materializeAttributes,
 } from './search-attributes';
 import {
   CodeVersionSchema,
@@ -155,10 +156,23 @@ export async function backfill(rawInput: BackfillInput): Promise<BackfillProgres
     assets: readonly string[],
     range: { start: string; end: string },
     codeVersion: string,
-  ) => ({
-    staticSummary: runSummary(assets, range, 'backfill'),
-    staticDetails: `${runDetails({ selection: assets.join(','), assets, range, only: input.only, codeVersion })}\n\nPart of backfill \`${workflowId}\`.`,
-  });
+  ) => {
+    // Set at start, so the child need not upsert them: two history events and two visibility
+    // writes less per child.
+    const attributes = materializeAttributes({
+      selection: assets.join(','),
+      assets: selectAssets(graph, assets.join(',')),
+      range,
+      runKind: 'backfill',
+      only: input.only,
+    });
+    return {
+      typedSearchAttributes: attributes.searchAttributes,
+      memo: attributes.memo,
+      staticSummary: runSummary(assets, range, 'backfill'),
+      staticDetails: `${runDetails({ selection: assets.join(','), assets, range, only: input.only, codeVersion })}\n\nPart of backfill \`${workflowId}\`.`,
+    };
+  };
 
   let carried = input.carried;
   if (carried === undefined) {

@@ -20,7 +20,6 @@ import {
   blockedBy,
   describeRange,
   graph,
-  monthsOf,
   planSteps,
   selectAssets,
   contiguousRanges,
@@ -31,14 +30,7 @@ import {
 } from '../assets';
 import { leaseGrantedSignal, releaseLeaseSignal } from './lease';
 import { materializeDetails, stepSummary } from './summaries';
-import {
-  SA_ASSETS,
-  SA_FAILED_ASSETS,
-  SA_MONTHS,
-  SA_PARTITION_END,
-  SA_PARTITION_START,
-  SA_RUN_KIND,
-} from './search-attributes';
+import { attributesNotStartedWith, materializeAttributes, SA_FAILED_ASSETS } from './search-attributes';
 import {
   MaterializeInputSchema,
   type AssetResult,
@@ -53,10 +45,20 @@ export const progressQuery = defineQuery<MaterializeResult>('progress');
 
 /** patched() id: lease releases sent by a local activity instead of a signal from the workflow. */
 const RELEASE_BY_LOCAL_ACTIVITY = 'release-lease-by-local-activity';
+/** patched() id: leases asked for by a local activity first, and released by one. */
+const LEASE_BY_LOCAL_ACTIVITIES = 'lease-by-local-activities';
 
-// The lease request waits on the lease workflow, which needs a workflow task of its own: as a
-// local activity it would hold this run's task meanwhile, and enough such runs at once would
-// leave the lease workflow none. It heartbeats, so a lost worker is noticed in seconds.
+/**
+ * How long a lease request by local activity waits for the lease workflow's answer. The lease
+ * workflow needs a workflow task of its own to answer, while the asking runs hold theirs: were
+ * every workflow task slot of the worker held by such runs, none would be left for it. Bounded,
+ * they give their slots back and ask by a regular activity instead.
+ */
+const LEASE_ANSWER_WITHIN_MS = 3_000;
+
+// The lease request by regular activity: for runs started before LEASE_BY_LOCAL_ACTIVITIES, and
+// when the local request was not answered in time. It heartbeats, so a lost worker is noticed in
+// seconds.
 const leasing = proxyActivities<Pick<SparkifyActivities, 'requestLease'>>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '20 seconds',
@@ -103,6 +105,24 @@ interface StepFailure {
   stagingUri?: string;
   /** The job's report, when the step left one: it says per asset what was published. */
   reportUri?: string;
+}
+
+/**
+ * Local activities one at a time, each started when the one before has finished. On replay the
+ * SDK hands back the results of local activities that were running at once in one activation,
+ * in the order of their markers, whatever activations they came back in when the history was
+ * written; runs that continue from such results at once can then issue their next commands in
+ * another order than they did, and the replay fails (a lease request and a prepare of one step,
+ * the lease request of another step still out, did). One at a time, a replay sees each result
+ * alone, as the run did. They take milliseconds; the runs' steps still run side by side.
+ */
+function oneAtATime() {
+  let previous: Promise<unknown> = Promise.resolve();
+  return <T>(call: () => Promise<T>): Promise<T> => {
+    const result = previous.then(call);
+    previous = result.catch(() => undefined);
+    return result;
+  };
 }
 
 function failureOf(err: unknown): StepFailure {
@@ -153,19 +173,21 @@ export function failureSummary(result: MaterializeResult): string {
  */
 export async function materialize(rawInput: MaterializeInput): Promise<MaterializeResult> {
   const { input, selected } = validateInput(rawInput);
+  // Decided once, in the run's first workflow task: one marker (and one search attribute upsert
+  // the SDK adds to it) per run, whatever number of steps it has.
+  const leaseByLocalActivities = patched(LEASE_BY_LOCAL_ACTIVITIES);
+  const local = leaseByLocalActivities ? oneAtATime() : <T>(call: () => Promise<T>) => call();
   const { workflowId, runId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
   const units = fuseSteps(steps, input.fuse, graph);
   const spark = sparkActivities(input.stepHeartbeatTimeoutMs);
 
-  upsertSearchAttributes([
-    { key: SA_ASSETS, value: selected },
-    { key: SA_MONTHS, value: monthsOf(input.range) },
-    { key: SA_PARTITION_START, value: input.range.start },
-    { key: SA_PARTITION_END, value: input.range.end },
-    { key: SA_RUN_KIND, value: input.runKind },
-  ]);
-  upsertMemo({ selection: input.selection, assets: selected, range: input.range, only: input.only });
+  const missing = attributesNotStartedWith(
+    materializeAttributes({ ...input, assets: selected }),
+    workflowInfo(),
+  );
+  if (missing.searchAttributes.length > 0) upsertSearchAttributes(missing.searchAttributes);
+  if (missing.memo) upsertMemo(missing.memo);
 
   const results = new Map<string, AssetResult>(
     steps.flatMap((s) =>
@@ -190,7 +212,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   setHandler(leaseGrantedSignal, ({ requestId }) => void granted.add(requestId));
 
   // Pinned once per run: a retry after a deploy runs the code this run started with.
-  code ??= await bookkeeping.publishSparkCode.executeWithOptions({ summary: 'publish the Spark code' }, []);
+  code ??= await local(() =>
+    bookkeeping.publishSparkCode.executeWithOptions({ summary: 'publish the Spark code' }, []),
+  );
   const pinned = code;
 
   // The Web UI shows this table on the run's page, current at every change of status.
@@ -215,15 +239,21 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       .map((c) => `${c.key} ${c.range ? describeRange(c.range) : '(whole table)'}`)
       .join(', ');
     const requestId = `${workflowId}/${runId}/${unit.key}`;
-    const answer = await leasing.requestLease.executeWithOptions({ summary: `lease ${what}` }, [
-      {
-        requestId,
-        holder: { workflowId, runId },
-        claims,
-        ttlMs: LEASE_TTL_MS,
-        label: `${what} (${workflowId})`,
-      },
-    ]);
+    const request = {
+      requestId,
+      holder: { workflowId, runId },
+      claims,
+      ttlMs: LEASE_TTL_MS,
+      label: `${what} (${workflowId})`,
+    };
+    const answer =
+      (leaseByLocalActivities
+        ? await local(() =>
+            bookkeeping.tryRequestLease.executeWithOptions({ summary: `lease ${what}` }, [
+              { request, answerWithinMs: LEASE_ANSWER_WITHIN_MS },
+            ]),
+          )
+        : null) ?? (await leasing.requestLease.executeWithOptions({ summary: `lease ${what}` }, [request]));
     const { leaseWorkflowId, heldBy } = answer;
     if (answer.granted) granted.add(requestId);
     const assets = unit.steps.flatMap((s) => s.assets);
@@ -243,10 +273,12 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       // itself costs the run a workflow task per unit (runs started before keep the signal).
       releases.push(
         CancellationScope.nonCancellable(async () => {
-          if (patched(RELEASE_BY_LOCAL_ACTIVITY)) {
-            await bookkeeping.releaseLease.executeWithOptions({ summary: `release ${what}` }, [
-              { leaseWorkflowId, requestId },
-            ]);
+          if (leaseByLocalActivities || patched(RELEASE_BY_LOCAL_ACTIVITY)) {
+            await local(() =>
+              bookkeeping.releaseLease.executeWithOptions({ summary: `release ${what}` }, [
+                { leaseWorkflowId, requestId },
+              ]),
+            );
             return;
           }
           try {
@@ -261,17 +293,19 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
 
   /** What each step of a unit must build, decided while holding the leases. */
   const prepareUnit = async (unit: StepUnit) => {
-    const answers = await bookkeeping.prepareSteps.executeWithOptions(
-      { summary: `what ${unit.key} must build in ${describeRange(input.range)}` },
-      [
-        unit.steps.map((step) => ({
-          stepKey: step.key,
-          assets: [...step.assets],
-          range: input.range,
-          codeVersion: pinned.hash,
-          only: input.only,
-        })),
-      ],
+    const answers = await local(() =>
+      bookkeeping.prepareSteps.executeWithOptions(
+        { summary: `what ${unit.key} must build in ${describeRange(input.range)}` },
+        [
+          unit.steps.map((step) => ({
+            stepKey: step.key,
+            assets: [...step.assets],
+            range: input.range,
+            codeVersion: pinned.hash,
+            only: input.only,
+          })),
+        ],
+      ),
     );
     const prepared = new Map(unit.steps.map((step, i) => [step.key, answers[i]!]));
     // Within a fused unit a downstream step is prepared before its upstream is rebuilt, so it
@@ -360,9 +394,11 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
               ],
             );
             setStatus(assets, { stepId: outcome.stepId });
-            const recorded = await bookkeeping.recordMaterialization.executeWithOptions(
-              { summary: `record ${assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim() },
-              [{ ...which, assets, range, outcome, prepared: merged }],
+            const recorded = await local(() =>
+              bookkeeping.recordMaterialization.executeWithOptions(
+                { summary: `record ${assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim() },
+                [{ ...which, assets, range, outcome, prepared: merged }],
+              ),
             );
             for (const r of recorded) {
               const before = results.get(r.asset)!;
@@ -378,21 +414,29 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
           } catch (err) {
             if (isCancellation(err)) throw err;
             const { reportUri, ...failure } = failureOf(err);
-            if (reportUri && failure.stepId) {
+            const { stepId } = failure;
+            if (reportUri && stepId) {
               // The job reported per asset: what passed its checks was published and is recorded
               // as materialized; the rest as failed, each with its own reason.
-              const recorded = await bookkeeping.recordMaterialization.executeWithOptions(
-                { summary: `record ${assets.join(', ')} (step failed)` },
-                [
-                  {
-                    ...which,
-                    assets,
-                    range,
-                    outcome: { stepId: failure.stepId, adopted: false, reportUri, logFile: failure.logFile },
-                    prepared: merged,
-                    failure,
-                  },
-                ],
+              const recorded = await local(() =>
+                bookkeeping.recordMaterialization.executeWithOptions(
+                  { summary: `record ${assets.join(', ')} (step failed)` },
+                  [
+                    {
+                      ...which,
+                      assets,
+                      range,
+                      outcome: {
+                        stepId,
+                        adopted: false,
+                        reportUri,
+                        logFile: failure.logFile,
+                      },
+                      prepared: merged,
+                      failure,
+                    },
+                  ],
+                ),
               );
               for (const r of recorded) results.set(r.asset, { ...results.get(r.asset)!, ...r });
               showDetails();
@@ -400,9 +444,11 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
               continue;
             }
             setStatus(assets, { status: 'failed', ...failure });
-            await bookkeeping.recordFailure.executeWithOptions(
-              { summary: `record the failure of ${assets.join(', ')}` },
-              [{ ...which, assets, range, ...failure }],
+            await local(() =>
+              bookkeeping.recordFailure.executeWithOptions(
+                { summary: `record the failure of ${assets.join(', ')}` },
+                [{ ...which, assets, range, ...failure }],
+              ),
             );
             return;
           }

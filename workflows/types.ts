@@ -161,6 +161,7 @@ export interface RecordFailureInput extends StepRecordBase {
 }
 
 export type LeaseRequestInput = LeaseRequest;
+export type LeaseResponse = LeaseAnswer & { leaseWorkflowId: string };
 
 export interface PlanBackfillInput {
   selection: string;
@@ -184,7 +185,16 @@ export interface SparkifyActivities {
    * Asks for leases (starting the lake's lease workflow if needed): granted at once when nothing
    * conflicts, otherwise the `leaseGranted` signal follows.
    */
-  requestLease(input: LeaseRequestInput): Promise<LeaseAnswer & { leaseWorkflowId: string }>;
+  requestLease(input: LeaseRequestInput): Promise<LeaseResponse>;
+  /**
+   * requestLease as a local activity: inside the run's workflow task, a workflow task and an
+   * activity task less per step. Null when the lease workflow has not answered within
+   * `answerWithinMs`; the run then asks by requestLease.
+   */
+  tryRequestLease(input: {
+    request: LeaseRequestInput;
+    answerWithinMs: number;
+  }): Promise<LeaseResponse | null>;
   /**
    * Releases a lease (the `releaseLease` signal, sent by the worker's client): run as a local
    * activity, it costs the releasing run no workflow task of its own. Idempotent; a lease workflow
