@@ -67,15 +67,23 @@ function harness(fuse: 'none' | 'daily' | 'all' = 'none'): Harness {
   return { config, dir, rawDir, events: join(dir, 'events.txt') };
 }
 
-async function withWorker<T>(h: Harness, script: StepScript, fn: () => Promise<T>): Promise<T> {
+/** A worker of the scripted activities, `adjust`ed if given (a test's own replacements). */
+async function withWorker<T>(
+  h: Harness,
+  script: StepScript,
+  fn: () => Promise<T>,
+  adjust: (activities: SparkifyActivities) => SparkifyActivities = (a) => a,
+): Promise<T> {
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: h.config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: scriptedActivities(h.config, openLake(h.config.storage.lake), {
-      events: h.events,
-      ...script,
-    }),
+    activities: adjust(
+      scriptedActivities(h.config, openLake(h.config.storage.lake), {
+        events: h.events,
+        ...script,
+      }),
+    ),
     maxConcurrentActivityTaskExecutions: 50,
   });
   return worker.runUntil(fn());
@@ -195,18 +203,11 @@ test('a run replays whatever order its local activities came back in', async () 
   for (const delayMs of delays) {
     const h = harness();
     const workflowId = `order-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: h.config.temporal.taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: slowed(
-        scriptedActivities(h.config, openLake(h.config.storage.lake), { events: h.events }),
-        delayMs,
-      ),
-      maxConcurrentActivityTaskExecutions: 50,
-    });
-    const result = await worker.runUntil(
-      run(h, { selection: '+songplays', maxParallelSteps: 2 }, workflowId),
+    const result = await withWorker(
+      h,
+      {},
+      () => run(h, { selection: '+songplays', maxParallelSteps: 2 }, workflowId),
+      (activities) => slowed(activities, delayMs),
     );
     expect(result.ok).toBe(true);
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
@@ -249,18 +250,12 @@ test('a lease request the lease workflow does not answer in time is asked again 
   // In a run: a local request that comes back unanswered falls back to the activity.
   const fallback = harness();
   const workflowId = `fallback-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: fallback.config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: {
-      ...scriptedActivities(fallback.config, openLake(fallback.config.storage.lake), {
-        events: fallback.events,
-      }),
-      tryRequestLease: async () => null,
-    },
-  });
-  const result = await worker.runUntil(run(fallback, { selection: 'songplays', only: 'all' }, workflowId));
+  const result = await withWorker(
+    fallback,
+    {},
+    () => run(fallback, { selection: 'songplays', only: 'all' }, workflowId),
+    (activities) => ({ ...activities, tryRequestLease: async () => null }),
+  );
   expect(result.ok).toBe(true);
   const scheduled = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events!.flatMap(
     (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
