@@ -10,6 +10,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  type LocalActivityInterfaceFor,
   setCurrentDetails,
   setHandler,
   upsertMemo,
@@ -116,13 +117,25 @@ interface StepFailure {
  * the lease request of another step still out, did). One at a time, a replay sees each result
  * alone, as the run did. They take milliseconds; the runs' steps still run side by side.
  */
-function oneAtATime() {
+function oneAtATime<A>(activities: LocalActivityInterfaceFor<A>): LocalActivityInterfaceFor<A> {
+  type Activity = ((...args: unknown[]) => Promise<unknown>) & {
+    executeWithOptions(options: unknown, args: unknown[]): Promise<unknown>;
+  };
   let previous: Promise<unknown> = Promise.resolve();
-  return <T>(call: () => Promise<T>): Promise<T> => {
+  const inTurn = (call: () => Promise<unknown>) => {
     const result = previous.then(call);
     previous = result.catch(() => undefined);
     return result;
   };
+  return new Proxy(activities, {
+    get(target, name) {
+      const activity = Reflect.get(target, name) as Activity;
+      return Object.assign((...args: unknown[]) => inTurn(() => activity(...args)), {
+        executeWithOptions: (options: unknown, args: unknown[]) =>
+          inTurn(() => activity.executeWithOptions(options, args)),
+      });
+    },
+  });
 }
 
 function failureOf(err: unknown): StepFailure {
@@ -176,7 +189,8 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   // Decided once, in the run's first workflow task: one marker (and one search attribute upsert
   // the SDK adds to it) per run, whatever number of steps it has.
   const leaseByLocalActivities = patched(LEASE_BY_LOCAL_ACTIVITIES);
-  const local = leaseByLocalActivities ? oneAtATime() : <T>(call: () => Promise<T>) => call();
+  // Every bookkeeping call of a new run goes through the queue; older runs keep calling at once.
+  const book = leaseByLocalActivities ? oneAtATime(bookkeeping) : bookkeeping;
   const { workflowId, runId, firstExecutionRunId } = workflowInfo();
   const steps = planSteps(graph, selected);
   const units = fuseSteps(steps, input.fuse, graph);
@@ -212,9 +226,7 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
   setHandler(leaseGrantedSignal, ({ requestId }) => void granted.add(requestId));
 
   // Pinned once per run: a retry after a deploy runs the code this run started with.
-  code ??= await local(() =>
-    bookkeeping.publishSparkCode.executeWithOptions({ summary: 'publish the Spark code' }, []),
-  );
+  code ??= await book.publishSparkCode.executeWithOptions({ summary: 'publish the Spark code' }, []);
   const pinned = code;
 
   // The Web UI shows this table on the run's page, current at every change of status.
@@ -248,11 +260,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
     };
     const answer =
       (leaseByLocalActivities
-        ? await local(() =>
-            bookkeeping.tryRequestLease.executeWithOptions({ summary: `lease ${what}` }, [
-              { request, answerWithinMs: LEASE_ANSWER_WITHIN_MS },
-            ]),
-          )
+        ? await book.tryRequestLease.executeWithOptions({ summary: `lease ${what}` }, [
+            { request, answerWithinMs: LEASE_ANSWER_WITHIN_MS },
+          ])
         : null) ?? (await leasing.requestLease.executeWithOptions({ summary: `lease ${what}` }, [request]));
     const { leaseWorkflowId, heldBy } = answer;
     if (answer.granted) granted.add(requestId);
@@ -274,11 +284,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
       releases.push(
         CancellationScope.nonCancellable(async () => {
           if (leaseByLocalActivities || patched(RELEASE_BY_LOCAL_ACTIVITY)) {
-            await local(() =>
-              bookkeeping.releaseLease.executeWithOptions({ summary: `release ${what}` }, [
-                { leaseWorkflowId, requestId },
-              ]),
-            );
+            await book.releaseLease.executeWithOptions({ summary: `release ${what}` }, [
+              { leaseWorkflowId, requestId },
+            ]);
             return;
           }
           try {
@@ -293,19 +301,17 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
 
   /** What each step of a unit must build, decided while holding the leases. */
   const prepareUnit = async (unit: StepUnit) => {
-    const answers = await local(() =>
-      bookkeeping.prepareSteps.executeWithOptions(
-        { summary: `what ${unit.key} must build in ${describeRange(input.range)}` },
-        [
-          unit.steps.map((step) => ({
-            stepKey: step.key,
-            assets: [...step.assets],
-            range: input.range,
-            codeVersion: pinned.hash,
-            only: input.only,
-          })),
-        ],
-      ),
+    const answers = await book.prepareSteps.executeWithOptions(
+      { summary: `what ${unit.key} must build in ${describeRange(input.range)}` },
+      [
+        unit.steps.map((step) => ({
+          stepKey: step.key,
+          assets: [...step.assets],
+          range: input.range,
+          codeVersion: pinned.hash,
+          only: input.only,
+        })),
+      ],
     );
     const prepared = new Map(unit.steps.map((step, i) => [step.key, answers[i]!]));
     // Within a fused unit a downstream step is prepared before its upstream is rebuilt, so it
@@ -394,11 +400,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
               ],
             );
             setStatus(assets, { stepId: outcome.stepId });
-            const recorded = await local(() =>
-              bookkeeping.recordMaterialization.executeWithOptions(
-                { summary: `record ${assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim() },
-                [{ ...which, assets, range, outcome, prepared: merged }],
-              ),
+            const recorded = await book.recordMaterialization.executeWithOptions(
+              { summary: `record ${assets.join(', ')} ${partitioned ? describeRange(range) : ''}`.trim() },
+              [{ ...which, assets, range, outcome, prepared: merged }],
             );
             for (const r of recorded) {
               const before = results.get(r.asset)!;
@@ -418,25 +422,23 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
             if (reportUri && stepId) {
               // The job reported per asset: what passed its checks was published and is recorded
               // as materialized; the rest as failed, each with its own reason.
-              const recorded = await local(() =>
-                bookkeeping.recordMaterialization.executeWithOptions(
-                  { summary: `record ${assets.join(', ')} (step failed)` },
-                  [
-                    {
-                      ...which,
-                      assets,
-                      range,
-                      outcome: {
-                        stepId,
-                        adopted: false,
-                        reportUri,
-                        logFile: failure.logFile,
-                      },
-                      prepared: merged,
-                      failure,
+              const recorded = await book.recordMaterialization.executeWithOptions(
+                { summary: `record ${assets.join(', ')} (step failed)` },
+                [
+                  {
+                    ...which,
+                    assets,
+                    range,
+                    outcome: {
+                      stepId,
+                      adopted: false,
+                      reportUri,
+                      logFile: failure.logFile,
                     },
-                  ],
-                ),
+                    prepared: merged,
+                    failure,
+                  },
+                ],
               );
               for (const r of recorded) results.set(r.asset, { ...results.get(r.asset)!, ...r });
               showDetails();
@@ -444,11 +446,9 @@ export async function materialize(rawInput: MaterializeInput): Promise<Materiali
               continue;
             }
             setStatus(assets, { status: 'failed', ...failure });
-            await local(() =>
-              bookkeeping.recordFailure.executeWithOptions(
-                { summary: `record the failure of ${assets.join(', ')}` },
-                [{ ...which, assets, range, ...failure }],
-              ),
+            await book.recordFailure.executeWithOptions(
+              { summary: `record the failure of ${assets.join(', ')}` },
+              [{ ...which, assets, range, ...failure }],
             );
             return;
           }
