@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame, Observation, Window
+from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 
 from sparkify_jobs import graph
@@ -142,13 +142,15 @@ class Audit:
             *self.by, F.col("_audit_n").alias("n"), F.col("_audit_h").cast("string").alias("h")
         )
         self._obs = Observation()
-        observed = marked.observe(
-            self._obs,
+        # One metric, a JSON document: pyspark reads observed metrics back as a Java map, a
+        # few py4j calls an entry plus ~70 to end the iteration (an exception it inspects).
+        metrics = F.struct(
             F.count(F.when(key.isNull(), F.lit(1))).alias("nulls"),
             F.count(F.when(F.col("_audit_dup"), F.lit(1))).alias("dups"),
             # One entry per group (a day, or the table): a few hundred at most.
-            F.to_json(F.collect_list(F.when(F.col("_audit_rn") == 1, group_row))).alias("groups"),
+            F.collect_list(F.when(F.col("_audit_rn") == 1, group_row)).alias("groups"),
         )
+        observed = marked.observe(self._obs, F.to_json(metrics).alias("metrics"))
         self._df = df
         return observed.drop("_audit_n", "_audit_h", "_audit_rn", "_audit_dup")
 
@@ -158,8 +160,8 @@ class Audit:
         cost, and only on failure."""
         if self._obs is None:
             return Profile({}, {}, 0, 0, [])
-        m = self._obs.get
-        groups = json.loads(m["groups"] or "[]")
+        m = json.loads(self._obs.get["metrics"])
+        groups = m["groups"] or []
         rows = {tuple(g[c] for c in self.by): int(g["n"]) for g in groups}
         versions = {
             tuple(g[c] for c in self.by): version(int(g["n"]), int(g["h"] or 0)) for g in groups
@@ -195,6 +197,30 @@ def count_and_sample(df: DataFrame, col: str) -> tuple[int, list[Any]]:
         F.slice(F.sort_array(F.collect_list(col)), 1, SAMPLE_SIZE).alias("sample"),
     ).first()
     return (int(row["n"]), list(row["sample"] or [])) if row else (0, [])
+
+
+def counts_and_samples(
+    df: DataFrame, col: str, **subsets: Column
+) -> dict[str, tuple[int, list[Any]]]:
+    """`count_and_sample` of all of `df` ("all") and of each named subset of its rows, in one
+    job."""
+    conds = {"all": F.lit(True), **subsets}
+    row = df.agg(
+        *(
+            agg
+            for name, cond in conds.items()
+            for agg in (
+                F.count(F.when(cond, F.lit(1))).alias(f"{name}_n"),
+                F.slice(
+                    F.sort_array(F.collect_list(F.when(cond, F.col(col)))), 1, SAMPLE_SIZE
+                ).alias(f"{name}_sample"),
+            )
+        )
+    ).first()
+    return {
+        name: (int(row[f"{name}_n"]), list(row[f"{name}_sample"] or [])) if row else (0, [])
+        for name in conds
+    }
 
 
 def references(

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
+from urllib.parse import urlsplit
 
+from py4j.java_gateway import JavaClass
 from pyspark.sql import SparkSession
 
 
 class HadoopFS:
     def __init__(self, spark: SparkSession):
-        self._jvm = spark.sparkContext._jvm
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        sc = spark.sparkContext
+        self._jvm = sc._jvm
+        self._conf = sc._jsc.hadoopConfiguration()
+        # Resolved once by its full name: `_jvm.org.apache.hadoop.fs.Path` asks the JVM about
+        # each package segment, and each question is a class-path scan (~1 ms a path).
+        self._path_class = JavaClass("org.apache.hadoop.fs.Path", sc._gateway._gateway_client)
+        # Hadoop caches a FileSystem per scheme and authority; so does this, saving a call.
+        self._filesystems: dict[tuple[str, str], Any] = {}
 
     def _path(self, uri: str):
-        path = self._jvm.org.apache.hadoop.fs.Path(uri)
-        return path, path.getFileSystem(self._conf)
+        path = self._path_class(uri)
+        parts = urlsplit(uri)
+        key = (parts.scheme, parts.netloc)
+        fs = self._filesystems.get(key)
+        if fs is None:
+            fs = self._filesystems[key] = path.getFileSystem(self._conf)
+        return path, fs
 
     def exists(self, uri: str) -> bool:
         path, fs = self._path(uri)

@@ -37,7 +37,7 @@ from sparkify_jobs.checks import (
     Audit,
     Check,
     check,
-    count_and_sample,
+    counts_and_samples,
     key_checks,
     quarantine_share,
     references,
@@ -93,6 +93,9 @@ class Run:
     _songs: SongInput | None = None
     _logs: LogInput | None = None
     _cached: list[DataFrame] = field(default_factory=list)
+    # Users of this run's plays that its staged users lack (count, sample): set by users'
+    # level check, which answers songplays' reference check too (see _users_reference).
+    _play_users_missing: tuple[int, list[Any]] | None = None
 
     def __post_init__(self) -> None:
         self.fs = HadoopFS(self.spark)
@@ -223,12 +226,13 @@ class Run:
             # One job answers every count the run needs: distinct lines per reason and day, how
             # many copies of a line the files held (by the line's hashes), and which play
             # identities more than one line claims.
-            got = _line_stats(parsed).unionByName(_clashes(parsed)).collect()
-            affected = [r["songplay_id"] for r in got if r["songplay_id"] is not None]
-            stats = [r for r in got if r["songplay_id"] is None]
+            copies = _line_copies(parsed)
+            got = _line_stats(copies).unionByName(_clashes(copies)).collect()
+            stats = [r for r in got if r["n"] is not None]
+            affected = [r["songplay_id"] for r in got if r["n"] is None and r["songplay_id"]]
             events, plays_dropped = logdata.resolve_identities(parsed, affected)
             if affected:  # some lines became duplicate_event_id: counted again
-                stats = _line_stats(events).collect()
+                stats = _line_stats(_line_copies(events)).collect()
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
@@ -409,7 +413,9 @@ class Run:
                 "materialize songs first (songplays matches plays against it)"
             )
         match = self.spark.read.schema(schemas.SONG_MATCH).parquet(match_uri)
-        df = self._persist(songplays.build_songplays(logs.plays, match))
+        df = songplays.build_songplays(logs.plays, match)
+        if not self._users_checked_by_users():
+            df = self._persist(df)  # read again by the reference check
         self._daily_table(
             df,
             "songplays",
@@ -431,6 +437,9 @@ class Run:
         )
         return rep
 
+    def _users_checked_by_users(self) -> bool:
+        return self.staging.is_staged("users") and self._play_users_missing is not None
+
     def _users_reference(self, df: DataFrame, attempts: int = 4) -> Check:
         """`songplays.user_id in users`, against this run's users when it staged them, else the
         published table. A users step of another run may publish users at this moment (two
@@ -438,6 +447,17 @@ class Run:
         users_uri = self.current("users")
         last = self.args.days[-1] if self.args.days else self.args.start
         days = f"{self.args.start}" if last == self.args.start else f"{self.args.start}..{last}"
+        orphans_found = (
+            f"some plays' users are not in users: materialize users for these days ({days}) first"
+        )
+        if self._users_checked_by_users():
+            # songplays has a row per play of this run's plays, and users' level check looked
+            # up each of those plays' users in the users this run staged: its missing users
+            # are exactly this check's orphans, with no job of their own.
+            n, sample = self._play_users_missing
+            return check(
+                "songplays", "songplays.user_id in users", n, sample, orphans_found if n else None
+            )
         for attempt in range(1, attempts + 1):
             try:
                 exists = self.fs.exists(users_uri)
@@ -451,8 +471,7 @@ class Run:
                     "user_id",
                     f"users table missing at {self.location('users')}: "
                     f"materialize users for these days ({days}) first",
-                    f"some plays' users are not in users: materialize users for these days "
-                    f"({days}) first",
+                    orphans_found,
                 )
             except Exception as e:
                 text = f"{type(e).__name__}: {e}"
@@ -574,16 +593,19 @@ class Run:
         cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
         # Sort-merge, not broadcast: a broadcast would cost a Spark job of its own.
         cur = cur.hint("merge")
+        missing = F.col("_c").isNull()
         bad = (
             latest.join(cur, "user_id", "left")
             .where(
-                F.col("_c").isNull()
+                missing
                 | (F.col("_c") < F.col("_k"))
                 | ((F.col("_c") == F.col("_k")) & ~F.col("level").eqNullSafe(F.col("_level")))
             )
-            .select("user_id")
+            .select("user_id", missing.alias("_missing"))
         )
-        n, sample = count_and_sample(bad, "user_id")
+        got = counts_and_samples(bad, "user_id", missing=F.col("_missing"))
+        n, sample = got["all"]
+        self._play_users_missing = got["missing"]
         return check(
             "users",
             "users.level matches latest play",
@@ -616,24 +638,39 @@ class Run:
 _EMPTY_VERSION = "0" * 16
 
 
-def _line_stats(events: DataFrame) -> DataFrame:
+def _line_copies(events: DataFrame) -> DataFrame:
+    """Each distinct line (told apart by its hashes) and how many copies of it the files held.
+    Identical lines have one songplay_id, so keying by it too splits no line."""
+    return events.groupBy("file_day", "reason", "is_play", "songplay_id", "_h", "_h2").agg(
+        F.count(F.lit(1)).alias("_copies")
+    )
+
+
+def _line_stats(copies: DataFrame) -> DataFrame:
     """Per file day, reason and is_play: distinct lines (n) and extra copies of them (dups)."""
     return (
-        events.groupBy("file_day", "reason", "is_play", "_h", "_h2")
-        .agg(F.count(F.lit(1)).alias("_copies"))
-        .groupBy("file_day", "reason", "is_play")
+        copies.groupBy("file_day", "reason", "is_play")
         .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("_copies") - 1).alias("dups"))
         .withColumn("songplay_id", F.lit(None).cast("string"))
     )
 
 
-def _clashes(events: DataFrame) -> DataFrame:
-    """logdata.clashing_ids in _line_stats' shape, to be collected with it."""
-    return logdata.clashing_ids(events).select(
-        F.lit(None).cast("string").alias("file_day"),
-        F.lit(None).cast("string").alias("reason"),
-        F.lit(None).cast("boolean").alias("is_play"),
-        F.lit(None).cast("long").alias("n"),
-        F.lit(None).cast("long").alias("dups"),
-        "songplay_id",
+def _clashes(copies: DataFrame) -> DataFrame:
+    """logdata.clashing_ids from `_line_copies`, in _line_stats' shape with n NULL, to be
+    collected with it. Filtered on the count alone: a filter on a grouping key would be pushed
+    below `_line_copies`, and the two branches would no longer share its scan and shuffle. The
+    lines that are not plays all have a NULL songplay_id and come out as one row: the caller
+    skips it."""
+    return (
+        copies.groupBy("songplay_id")
+        .agg(F.sum("_copies").alias("_n"))
+        .where(F.col("_n") > 1)
+        .select(
+            F.lit(None).cast("string").alias("file_day"),
+            F.lit(None).cast("string").alias("reason"),
+            F.lit(None).cast("boolean").alias("is_play"),
+            F.lit(None).cast("long").alias("n"),
+            F.lit(None).cast("long").alias("dups"),
+            "songplay_id",
+        )
     )

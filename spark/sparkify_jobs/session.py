@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 
+from py4j.java_gateway import java_import
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 SHUFFLE_PARTITIONS_ENV = "SPARKIFY_SHUFFLE_PARTITIONS"
 
 
+# Classes pyspark looks up by simple name on every call (each F.* function, each Column list):
+# py4j resolves a simple name by trying it in each of pyspark's package imports in turn, and
+# each miss scans the whole class path. Imported by full name, the lookup is direct.
+_SIMPLE_NAMES = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils")
+
+
 def configure(spark: SparkSession) -> SparkSession:
-    """Settings that decide correctness, applied to any session (ours or a test's)."""
+    """Settings that decide correctness, applied to any session (ours or a test's), and the
+    imports that make pyspark's lookups direct."""
+    for name in _SIMPLE_NAMES:
+        java_import(spark.sparkContext._jvm, name)
     # Partition keys, hour/day/week and the UTC-day checks all use the session time zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     # INT96 (Spark's default) is deprecated and read back as a naive timestamp by pyarrow and

@@ -47,4 +47,5 @@ def read_glob_lines(spark: SparkSession, glob: str) -> tuple[DataFrame, int, int
             spark.conf.set(_DISCOVERY_THRESHOLD, before)
     # inputFiles() and the plan's size reuse the listing Spark just did: no second pass over S3.
     size = int(text._jdf.queryExecution().analyzed().stats().sizeInBytes())
-    return _with_source(text), len(text.inputFiles()), size
+    # len() of the Java array is one call; list(inputFiles()) would be one per file.
+    return _with_source(text), len(text._jdf.inputFiles()), size

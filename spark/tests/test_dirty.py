@@ -190,6 +190,24 @@ def quarantines(lake: Path) -> list[str]:
     return sorted(str(p.relative_to(lake)) for p in (lake / "_quarantine").glob("*/day=*"))
 
 
+def test_users_lacking_a_players_user_fail_both_checks(spark, job, raw, tmp_path, monkeypatch):
+    """With users built in the same step, songplays' reference check takes users' answer
+    (no job of its own): a user lost by the users state must fail it all the same."""
+    lake = tmp_path / "lake"
+    assert job("songs,artists", raw, lake)[0] == 0
+    latest = runner.users.latest
+    monkeypatch.setattr(runner.users, "latest", lambda s: latest(s).where("user_id != 2"))
+    code, report = job("users,songplays", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 3 and report["status"] == "check_failed"
+    failed = {c["name"]: c for c in report["failed_checks"]}
+    assert set(failed) == {"users.level matches latest play", "songplays.user_id in users"}
+    orphans = failed["songplays.user_id in users"]
+    assert orphans["failing_count"] == 1 and orphans["sample"] == [2]
+    assert orphans["message"].startswith("some plays' users are not in users")
+    assert failed["users.level matches latest play"]["sample"] == [2]
+    assert not (lake / "users").exists() and not (lake / "songplays").exists()
+
+
 def test_songplays_without_users_fails_the_check(spark, job, raw, tmp_path, monkeypatch):
     lake = tmp_path / "lake"
     code, report = job("songplays", raw, lake, "2018-11-10", "2018-11-11")
