@@ -192,18 +192,14 @@ def key_checks(asset: str, table: str, key: str, p: Profile) -> list[Check]:
 
 def count_and_sample(df: DataFrame, col: str) -> tuple[int, list[Any]]:
     """How many rows, and the smallest few values of `col`, in one job."""
-    row = df.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.slice(F.sort_array(F.collect_list(col)), 1, SAMPLE_SIZE).alias("sample"),
-    ).first()
-    return (int(row["n"]), list(row["sample"] or [])) if row else (0, [])
+    return counts_and_samples(df, col)["all"]
 
 
 def counts_and_samples(
     df: DataFrame, col: str, **subsets: Column
 ) -> dict[str, tuple[int, list[Any]]]:
-    """`count_and_sample` of all of `df` ("all") and of each named subset of its rows, in one
-    job."""
+    """How many rows, and the smallest few values of `col`, of all of `df` ("all") and of each
+    named subset of its rows, in one job."""
     conds = {"all": F.lit(True), **subsets}
     row = df.agg(
         *(

@@ -140,15 +140,25 @@ def classify(lines: DataFrame) -> DataFrame:
     return typed
 
 
-def clashing_ids(events: DataFrame) -> DataFrame:
-    """(songplay_id) of the play identities that classified events give to more than one line
-    (40 bytes a play cross the shuffle, not the lines)."""
-    good_play = F.col("reason").isNull() & F.col("is_play")
+def line_copies(events: DataFrame) -> DataFrame:
+    """Classified events -> each distinct line (told apart by its hashes) and how many copies of
+    it the files held, in `_copies`. Identical lines have one songplay_id, so keying by it too
+    splits no line, and the play identities can be counted from here (`clashing_ids`)."""
+    return events.groupBy("file_day", "reason", "is_play", "songplay_id", "_h", "_h2").agg(
+        F.count(F.lit(1)).alias("_copies")
+    )
+
+
+def clashing_ids(copies: DataFrame) -> DataFrame:
+    """`line_copies` -> (songplay_id) of the play identities that more than one line claims (40
+    bytes a play cross the shuffle, not the lines). Filtered on the count alone: a filter on a
+    grouping key would be pushed below `line_copies`, and a query that also counts lines from
+    the same copies would no longer share their scan and shuffle. The lines that are not plays
+    all have a NULL songplay_id and come out as one row: callers skip it."""
     return (
-        events.where(good_play)
-        .groupBy("songplay_id")
-        .agg(F.count(F.lit(1)).alias("_n"))
-        .where("_n > 1")
+        copies.groupBy("songplay_id")
+        .agg(F.sum("_copies").alias("_n"))
+        .where(F.col("_n") > 1)
         .select("songplay_id")
     )
 
@@ -165,7 +175,7 @@ def resolve_identities(
     them when `affected` is not given). `events` should be cached: it is read again."""
     good_play = F.col("reason").isNull() & F.col("is_play")
     if affected is None:
-        affected = [r[0] for r in clashing_ids(events).collect()]
+        affected = [r[0] for r in clashing_ids(line_copies(events)).collect() if r[0]]
     if not affected:
         return events, 0
     ids = events.sparkSession.createDataFrame([(i,) for i in affected], "songplay_id string")

@@ -226,13 +226,13 @@ class Run:
             # One job answers every count the run needs: distinct lines per reason and day, how
             # many copies of a line the files held (by the line's hashes), and which play
             # identities more than one line claims.
-            copies = _line_copies(parsed)
+            copies = logdata.line_copies(parsed)
             got = _line_stats(copies).unionByName(_clashes(copies)).collect()
             stats = [r for r in got if r["n"] is not None]
             affected = [r["songplay_id"] for r in got if r["n"] is None and r["songplay_id"]]
             events, plays_dropped = logdata.resolve_identities(parsed, affected)
             if affected:  # some lines became duplicate_event_id: counted again
-                stats = _line_stats(_line_copies(events)).collect()
+                stats = _line_stats(logdata.line_copies(events)).collect()
             by_reason: dict[str, int] = {}
             quarantine_days: set[date] = set()
             play_days: set[date] = set()
@@ -638,14 +638,6 @@ class Run:
 _EMPTY_VERSION = "0" * 16
 
 
-def _line_copies(events: DataFrame) -> DataFrame:
-    """Each distinct line (told apart by its hashes) and how many copies of it the files held.
-    Identical lines have one songplay_id, so keying by it too splits no line."""
-    return events.groupBy("file_day", "reason", "is_play", "songplay_id", "_h", "_h2").agg(
-        F.count(F.lit(1)).alias("_copies")
-    )
-
-
 def _line_stats(copies: DataFrame) -> DataFrame:
     """Per file day, reason and is_play: distinct lines (n) and extra copies of them (dups)."""
     return (
@@ -656,21 +648,12 @@ def _line_stats(copies: DataFrame) -> DataFrame:
 
 
 def _clashes(copies: DataFrame) -> DataFrame:
-    """logdata.clashing_ids from `_line_copies`, in _line_stats' shape with n NULL, to be
-    collected with it. Filtered on the count alone: a filter on a grouping key would be pushed
-    below `_line_copies`, and the two branches would no longer share its scan and shuffle. The
-    lines that are not plays all have a NULL songplay_id and come out as one row: the caller
-    skips it."""
-    return (
-        copies.groupBy("songplay_id")
-        .agg(F.sum("_copies").alias("_n"))
-        .where(F.col("_n") > 1)
-        .select(
-            F.lit(None).cast("string").alias("file_day"),
-            F.lit(None).cast("string").alias("reason"),
-            F.lit(None).cast("boolean").alias("is_play"),
-            F.lit(None).cast("long").alias("n"),
-            F.lit(None).cast("long").alias("dups"),
-            "songplay_id",
-        )
+    """logdata.clashing_ids in _line_stats' shape with n NULL, to be collected with it."""
+    return logdata.clashing_ids(copies).select(
+        F.lit(None).cast("string").alias("file_day"),
+        F.lit(None).cast("string").alias("reason"),
+        F.lit(None).cast("boolean").alias("is_play"),
+        F.lit(None).cast("long").alias("n"),
+        F.lit(None).cast("long").alias("dups"),
+        "songplay_id",
     )

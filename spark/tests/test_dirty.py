@@ -190,7 +190,7 @@ def quarantines(lake: Path) -> list[str]:
     return sorted(str(p.relative_to(lake)) for p in (lake / "_quarantine").glob("*/day=*"))
 
 
-def test_users_lacking_a_players_user_fail_both_checks(spark, job, raw, tmp_path, monkeypatch):
+def test_a_user_lost_by_users_fails_both_checks(spark, job, raw, tmp_path, monkeypatch):
     """With users built in the same step, songplays' reference check takes users' answer
     (no job of its own): a user lost by the users state must fail it all the same."""
     lake = tmp_path / "lake"
