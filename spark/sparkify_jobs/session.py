@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from py4j.java_gateway import java_import
+from py4j.java_gateway import JavaClass, JavaMember
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 SHUFFLE_PARTITIONS_ENV = "SPARKIFY_SHUFFLE_PARTITIONS"
 
 
-# Classes pyspark looks up by simple name on every call (each F.* function, each Column list):
-# py4j resolves a simple name by trying it in each of pyspark's package imports in turn, and
-# each miss scans the whole class path. Imported by full name, the lookup is direct.
-_SIMPLE_NAMES = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils")
+# Classes pyspark reaches through the JVM view on every call (each F.* function, each list of
+# columns): py4j asks the JVM what the name is, then whether the class has that member, two
+# round trips before the call itself, and a simple name is tried in each of pyspark's
+# package imports in turn (each miss a scan of the class path).
+_STATIC_CLASSES = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils")
+
+
+class _StaticMethods:
+    """A JVM class whose static methods are looked up once, not on every call."""
+
+    def __init__(self, cls: JavaClass):
+        self._cls = cls
+
+    def __getattr__(self, name: str) -> Any:
+        member = getattr(self._cls, name)
+        if isinstance(member, JavaMember):  # a method; a field's value is read each time
+            self.__dict__[name] = member
+        return member
 
 
 def configure(spark: SparkSession) -> SparkSession:
     """Settings that decide correctness, applied to any session (ours or a test's), and the
-    imports that make pyspark's lookups direct."""
-    for name in _SIMPLE_NAMES:
-        java_import(spark.sparkContext._jvm, name)
+    lookups pyspark repeats on every call made once."""
+    jvm = spark.sparkContext._jvm
+    for fqn in _STATIC_CLASSES:
+        # JVMView resolves names in __getattr__: one in its __dict__ never reaches the JVM.
+        jvm.__dict__[fqn.rsplit(".", 1)[1]] = _StaticMethods(JavaClass(fqn, jvm._gateway_client))
     # Partition keys, hour/day/week and the UTC-day checks all use the session time zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     # INT96 (Spark's default) is deprecated and read back as a naive timestamp by pyarrow and
