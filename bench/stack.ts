@@ -7,6 +7,7 @@ import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import type { DayRange } from '../assets';
 import { startMaterialize } from '../client/runs';
 import { loadConfig, type Config } from '../config/config';
@@ -15,6 +16,8 @@ import { startTemporalDevServer, type DevServer } from '../dev/temporal-server';
 import type { MaterializeResult } from '../workflows/types';
 import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker/process-settings';
 import { REPO_ROOT } from './lib';
+
+const WORKER_READY_TIMEOUT_MS = 120_000;
 
 export interface BenchStack {
   client: Client;
@@ -31,6 +34,12 @@ export interface BenchStack {
 export interface BenchLake {
   config: Config;
   worker: ChildProcess;
+  /**
+   * Resolves once the worker polls its workflow and activity task queues. A user's worker is a
+   * running service: a measured run starts after this, so the worker's own start (Node, the
+   * workflow bundle: 4-8 s here) is not counted as the run's.
+   */
+  ready(): Promise<void>;
   /** Materializes `selection` for `range`; the seconds from start to result, and the result. */
   materialize(
     selection: string,
@@ -122,6 +131,36 @@ export async function startBenchStack(
         return {
           config,
           worker,
+          async ready() {
+            const deadline = Date.now() + WORKER_READY_TIMEOUT_MS;
+            for (;;) {
+              if (worker.exitCode !== null || worker.signalCode !== null) {
+                throw new Error(
+                  `the ${name} worker exited (${worker.exitCode ?? worker.signalCode}) before it polled; log ${path.join(root, `worker-${name}.log`)}`,
+                );
+              }
+              const polled = await Promise.all(
+                [
+                  proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                  proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                ].map(
+                  async (taskQueueType) =>
+                    (
+                      await client.workflowService.describeTaskQueue({
+                        namespace: config.temporal.namespace,
+                        taskQueue: { name: config.temporal.taskQueue },
+                        taskQueueType,
+                      })
+                    ).pollers.length > 0,
+                ),
+              );
+              if (polled.every(Boolean)) return;
+              if (Date.now() > deadline) {
+                throw new Error(`the ${name} worker did not poll within ${WORKER_READY_TIMEOUT_MS / 1000} s`);
+              }
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          },
           async materialize(selection, range, only = 'outdated') {
             const t0 = process.hrtime.bigint();
             const { handle } = await startMaterialize(client, config, { selection, range, only });
