@@ -192,8 +192,12 @@ describe('on a real stack', () => {
     await expect(page.locator('#reason').textContent()).resolves.toMatch(
       /scripted failure of users@2018-11-21 — EMR step s-users@2018-11-21 FAILED/,
     );
+    await expect(page.locator('#state-line').textContent()).resolves.toBe('failed its latest run failed');
     await expect(page.locator('#facts').textContent()).resolves.toMatch(/s-users@2018-11-21/);
     expect(await page.locator('#history tbody tr').count()).toBe(1);
+    // The failure's reason names the step's log; the history does not repeat it.
+    const history = (await page.locator('#history tbody td.reason').textContent()) ?? '';
+    expect(history.split('file:///logs/users@2018-11-21/stderr').length - 1).toBe(1);
     const link = await page.locator('#temporal-link').getAttribute('href');
     expect(decodeURIComponent(link!)).toBe(
       `http://127.0.0.1:8233/namespaces/default/workflows?query=SparkifyAssets = 'users' AND SparkifyMonths = '2018-11'`,
@@ -202,6 +206,15 @@ describe('on a real stack', () => {
     await page.waitForSelector('#temporal-runs tbody tr td a');
     await expect(page.locator('#temporal-runs tbody').textContent()).resolves.toMatch(/FAILED|failed/);
     await shot(page, 'partition');
+    await page.close();
+  });
+
+  test('the runs page says why a failed run failed, not only which assets', async () => {
+    const page = await open('/runs.html');
+    await page.waitForSelector('#runs .failure');
+    await expect(page.locator('#runs .failure').first().textContent()).resolves.toMatch(
+      /^users failed: scripted failure of users@2018-11-21 — EMR step s-users@2018-11-21 FAILED/,
+    );
     await page.close();
   });
 

@@ -1,4 +1,4 @@
-import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
 import {
   addDays,
@@ -142,6 +142,8 @@ export interface RunRow {
   url: string;
   progress?: RunProgress;
   progressError?: string;
+  /** A failed run: why, as its failure says (each failed or skipped asset and its reason). */
+  failure?: string;
 }
 
 export interface RunProgress {
@@ -254,8 +256,13 @@ export async function listRuns(
   const infos = await listInfos(client, query, opts.limit ?? 50);
   const rows = infos.map((i) => rowOf(i, links)).sort((a, b) => (a.startTime < b.startTime ? 1 : -1));
   const live = rows.filter((r) => r.status === 'RUNNING').slice(0, opts.maxQueries ?? 20);
-  await Promise.all(
-    live.map(async (row) => {
+  const failed = rows.filter((r) => r.status === 'FAILED').slice(0, opts.maxQueries ?? 20);
+  await Promise.all([
+    ...failed.map(async (row) => {
+      const failure = await failureOf(client, row, opts.queryTimeoutMs ?? 3_000);
+      if (failure !== undefined) row.failure = failure;
+    }),
+    ...live.map(async (row) => {
       try {
         const handle = client.workflow.getHandle(row.workflowId, row.runId);
         const deadline = Date.now() + (opts.queryTimeoutMs ?? 3_000);
@@ -271,8 +278,29 @@ export async function listRuns(
         row.progressError = err instanceof Error ? err.message : String(err);
       }
     }),
-  );
+  ]);
   return rows;
+}
+
+// A closed run's failure never changes: asked of Temporal once per run, not on every refresh.
+const failures = new Map<string, string>();
+const MAX_FAILURES_KEPT = 1000;
+
+/** The failure a closed run ended with (its close event), or undefined when it cannot be read now. */
+async function failureOf(client: Client, row: RunRow, timeoutMs: number): Promise<string | undefined> {
+  const known = failures.get(row.runId);
+  if (known !== undefined) return known;
+  try {
+    const handle = client.workflow.getHandle(row.workflowId, row.runId, { followRuns: false });
+    await client.connection.withDeadline(Date.now() + timeoutMs, () => handle.result());
+    return undefined; // not failed after all
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) return undefined; // unreachable now: try next time
+    const message = err.cause?.message ?? err.message;
+    if (failures.size >= MAX_FAILURES_KEPT) failures.delete(failures.keys().next().value!);
+    failures.set(row.runId, message);
+    return message;
+  }
 }
 
 export interface RunningCover {

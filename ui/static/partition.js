@@ -30,9 +30,17 @@ function fact(list, name, value) {
   list.append(el('dt', {}, name), el('dd', {}, value));
 }
 
+// What the state badge means for this partition, in words (the badge alone is the state's name).
+const STATE_SENTENCE = {
+  materialized: 'up to date',
+  failed: 'its latest run failed',
+  stale: 'out of date',
+  missing: 'not built yet',
+};
+
 function drawState(target, p) {
   target.replaceChildren(
-    el('p', {}, badge(p.state), ' ', el('strong', {}, p.state)),
+    el('p', { id: 'state-line' }, badge(p.state), ' ', el('strong', {}, STATE_SENTENCE[p.state] ?? '')),
     p.reason ? el('p', { class: 'reason', id: 'reason' }, p.reason) : null,
     ...p.running.map((r) => el('p', {}, 'Running now in ', el('code', {}, r.workflowId))),
   );
@@ -110,7 +118,10 @@ function drawHistory(table, p) {
           el(
             'td',
             { class: 'reason' },
-            [r.reason, r.logFile ? `log: ${r.logFile}` : null].filter(Boolean).join('\n'),
+            // A failed step's reason already names its log.
+            [r.reason, r.logFile && !(r.reason ?? '').includes(r.logFile) ? `log: ${r.logFile}` : null]
+              .filter(Boolean)
+              .join('\n'),
           ),
         ),
       ),

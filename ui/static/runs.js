@@ -155,9 +155,11 @@ async function refresh() {
                   'td',
                   {},
                   badge(r.status),
-                  r.failedAssets.length
-                    ? el('div', { class: 'muted' }, `failed: ${r.failedAssets.join(', ')}`)
-                    : null,
+                  r.failure
+                    ? el('div', { class: 'reason failure' }, r.failure)
+                    : r.failedAssets.length
+                      ? el('div', { class: 'muted' }, `failed: ${r.failedAssets.join(', ')}`)
+                      : null,
                 ),
                 el('td', {}, r.runKind ?? ''),
                 el('td', {}, r.assets.join(', ')),
