@@ -205,6 +205,10 @@ describe('on a real stack', () => {
     // The runs Temporal knows of for this partition, by that query.
     await page.waitForSelector('#temporal-runs tbody tr td a');
     await expect(page.locator('#temporal-runs tbody').textContent()).resolves.toMatch(/FAILED|failed/);
+    // and why that run failed, as on the runs page
+    await expect(page.locator('#temporal-runs .failure').first().textContent()).resolves.toMatch(
+      /^users failed: scripted failure of users@2018-11-21/,
+    );
     await shot(page, 'partition');
     await page.close();
   });

@@ -256,12 +256,8 @@ export async function listRuns(
   const infos = await listInfos(client, query, opts.limit ?? 50);
   const rows = infos.map((i) => rowOf(i, links)).sort((a, b) => (a.startTime < b.startTime ? 1 : -1));
   const live = rows.filter((r) => r.status === 'RUNNING').slice(0, opts.maxQueries ?? 20);
-  const failed = rows.filter((r) => r.status === 'FAILED').slice(0, opts.maxQueries ?? 20);
   await Promise.all([
-    ...failed.map(async (row) => {
-      const failure = await failureOf(client, row, opts.queryTimeoutMs ?? 3_000);
-      if (failure !== undefined) row.failure = failure;
-    }),
+    withFailures(client, rows, opts),
     ...live.map(async (row) => {
       try {
         const handle = client.workflow.getHandle(row.workflowId, row.runId);
@@ -285,6 +281,21 @@ export async function listRuns(
 // A closed run's failure never changes: asked of Temporal once per run, not on every refresh.
 const failures = new Map<string, string>();
 const MAX_FAILURES_KEPT = 1000;
+
+/** Sets `failure` on the failed rows (the first `maxQueries`), each read once per run. */
+async function withFailures(
+  client: Client,
+  rows: RunRow[],
+  opts: { queryTimeoutMs?: number; maxQueries?: number },
+): Promise<void> {
+  const failed = rows.filter((r) => r.status === 'FAILED').slice(0, opts.maxQueries ?? 20);
+  await Promise.all(
+    failed.map(async (row) => {
+      const failure = await failureOf(client, row, opts.queryTimeoutMs ?? 3_000);
+      if (failure !== undefined) row.failure = failure;
+    }),
+  );
+}
 
 /** The failure a closed run ended with (its close event), or undefined when it cannot be read now. */
 async function failureOf(client: Client, row: RunRow, timeoutMs: number): Promise<string | undefined> {
@@ -335,7 +346,7 @@ export async function runsOfPartition(
   limit = 20,
 ): Promise<RunRow[]> {
   const infos = await listInfos(client, partitionQuery(asset, partition), limit * 3);
-  return infos
+  const rows = infos
     .map((i) => rowOf(i, links))
     .filter(
       (r) =>
@@ -343,4 +354,6 @@ export async function runsOfPartition(
     )
     .sort((a, b) => (a.startTime < b.startTime ? 1 : -1))
     .slice(0, limit);
+  await withFailures(client, rows, {});
+  return rows;
 }

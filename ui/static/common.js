@@ -59,6 +59,16 @@ const PAGES = [
   ['Runs & backfills', '/runs.html', 'runs'],
 ];
 
+/** A run's status (runs listed from Temporal), and why it failed when it did. */
+export function runStatus(r) {
+  const why = r.failure
+    ? el('div', { class: 'reason failure' }, r.failure)
+    : r.failedAssets.length
+      ? el('div', { class: 'muted' }, `failed: ${r.failedAssets.join(', ')}`)
+      : null;
+  return [badge(r.status), why];
+}
+
 export function header(active) {
   const nav = el(
     'nav',

@@ -16,6 +16,7 @@ import {
   painted,
   params,
   partitionHref,
+  runStatus,
   showError,
 } from './common.js';
 
@@ -173,7 +174,7 @@ async function drawTemporalRuns(table) {
                 'tr',
                 {},
                 el('td', {}, el('a', { href: r.url, target: '_blank', rel: 'noopener' }, r.workflowId)),
-                el('td', {}, badge(r.status)),
+                el('td', {}, ...runStatus(r)),
                 el('td', {}, r.runKind ?? r.type),
                 el('td', {}, fmtDays(r.first, r.last)),
                 el('td', {}, fmtTime(r.startTime)),

@@ -1,6 +1,6 @@
 // Runs and backfills: launch a materialization, plan and then launch a backfill, and follow
 // every run's progress (the workflows' own queries), each linked to the Temporal Web UI.
-import { api, badge, el, fmtDays, fmtTime, header, painted, post, showError } from './common.js';
+import { api, el, fmtDays, fmtTime, header, painted, post, runStatus, showError } from './common.js';
 
 header('runs');
 const main = document.getElementById('main');
@@ -151,16 +151,7 @@ async function refresh() {
                   r.parent ? el('div', { class: 'muted' }, `in ${r.parent}`) : null,
                 ),
                 el('td', {}, r.type),
-                el(
-                  'td',
-                  {},
-                  badge(r.status),
-                  r.failure
-                    ? el('div', { class: 'reason failure' }, r.failure)
-                    : r.failedAssets.length
-                      ? el('div', { class: 'muted' }, `failed: ${r.failedAssets.join(', ')}`)
-                      : null,
-                ),
+                el('td', {}, ...runStatus(r)),
                 el('td', {}, r.runKind ?? ''),
                 el('td', {}, r.assets.join(', ')),
                 el('td', {}, fmtDays(r.first, r.last)),
