@@ -261,6 +261,12 @@ describe('on a real stack', () => {
   test('launching a materialization from the page starts a workflow the Temporal API sees', async () => {
     await withWorker({}, async () => {
       const page = await open('/runs.html');
+      // The forms start at the lake's days (November 2018 here), not at today's date.
+      const lastDay = await page.inputValue('#materialize [name=from]');
+      expect(lastDay).toMatch(/^2018-11-\d\d$/);
+      await expect(page.inputValue('#materialize [name=to]')).resolves.toBe(lastDay);
+      await expect(page.inputValue('#backfill [name=from]')).resolves.toBe('2018-11');
+      await expect(page.inputValue('#backfill [name=to]')).resolves.toBe('2018-11');
       await page.fill('#materialize [name=selection]', 'time');
       await page.fill('#materialize [name=from]', '2018-11-28');
       await page.fill('#materialize [name=to]', '2018-11-29');

@@ -30,6 +30,7 @@ import {
 import {
   assetMetrics,
   health,
+  knownDays,
   knownMonths,
   overview,
   partitionDetail,
@@ -181,7 +182,7 @@ export function createApi(deps: ApiDeps): Hono {
     return c.json({ error: err instanceof Error ? err.message : String(err) }, 500);
   });
 
-  api.get('/config', (c) =>
+  api.get('/config', async (c) =>
     c.json({
       namespace: config.temporal.namespace,
       temporalWebUrl: links.base,
@@ -190,6 +191,8 @@ export function createApi(deps: ApiDeps): Hono {
       price: sources.price,
       concurrency: config.concurrency,
       assets: graph.order.map((k) => ({ key: k, partitioning: graph.specs.get(k)!.partitioning })),
+      // The launch forms start from the lake's own days: a lake of 2018 data is not run for today.
+      knownDays: await knownDays(sources),
     }),
   );
 

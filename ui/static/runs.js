@@ -9,14 +9,17 @@ function fields(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
 
-function defaults() {
+/** The forms start at the lake's last day (its months for a backfill): where a person goes on
+ * from or re-runs. An empty lake starts at yesterday, the day a daily schedule runs for. */
+function defaults(known) {
   const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  const last = known?.last ?? yesterday;
   const m = document.getElementById('materialize');
-  m.elements.from.value = yesterday;
-  m.elements.to.value = yesterday;
+  m.elements.from.value = last;
+  m.elements.to.value = last;
   const b = document.getElementById('backfill');
-  b.elements.from.value = yesterday.slice(0, 7);
-  b.elements.to.value = yesterday.slice(0, 7);
+  b.elements.from.value = (known?.first ?? yesterday).slice(0, 7);
+  b.elements.to.value = last.slice(0, 7);
 }
 
 function setupMaterialize() {
@@ -178,7 +181,7 @@ try {
       ),
     );
   document.getElementById('backfill').elements.concurrency.placeholder = String(config.concurrency.months);
-  defaults();
+  defaults(config.knownDays);
   setupMaterialize();
   setupBackfill();
   await refresh();
