@@ -307,3 +307,27 @@ def test_an_input_large_beside_the_heap_is_cached_on_disk_not_in_memory(spark):
     assert session.cache_level(spark, 0) == StorageLevel.MEMORY_AND_DISK
     assert session.cache_level(spark, limit) == StorageLevel.MEMORY_AND_DISK
     assert session.cache_level(spark, limit + 1) == StorageLevel.DISK_ONLY
+
+
+def test_expressions_are_compiled_from_a_smaller_input_when_the_jit_has_no_c2(spark):
+    # conftest starts the driver as the local EMR starts its drivers: C1 only.
+    assert session.jit_stops_at_c1(spark)
+    mib = 2**20
+    # A day of events is interpreted on either JIT; two weeks only where C2 optimises the
+    # interpreter; beyond SMALL_INPUT_BYTES always compiled.
+    assert session.expression_codegen(2 * mib, c1_only=True) == "NO_CODEGEN"
+    assert session.expression_codegen(31 * mib, c1_only=True) == "FALLBACK"
+    assert session.expression_codegen(31 * mib, c1_only=False) == "NO_CODEGEN"
+    assert session.expression_codegen(300 * mib, c1_only=False) == "FALLBACK"
+    key = session.CODEGEN_FACTORY_MODE
+    before = spark.conf.get(key, None)
+    try:
+        session.tune_for_input(spark, 31 * mib)
+        assert spark.conf.get(key) == "FALLBACK"
+        session.tune_for_input(spark, 2 * mib)
+        assert spark.conf.get(key) == "NO_CODEGEN"
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
