@@ -520,6 +520,30 @@ describe('local EMR through the AWS SDK', () => {
     expect(fs.readFileSync(path.join(infos[1]!.logDir, 'exit_code'), 'utf8')).toBe('0\n');
   });
 
+  it("a step whose exit code cannot be written ends with the code its runner saw; the runner's other steps go on", async () => {
+    const { emr, client, clusterId } = await start({ stepConcurrency: 2 });
+    // The first step starts the standby runner that serves the next ones.
+    const [warm] = await addSteps(client, clusterId, [nodeStep('warm', 'process.exit(0)')]);
+    await waitForState(client, clusterId, warm as string, ['COMPLETED']);
+    const [slow, blocked] = await addSteps(client, clusterId, [
+      nodeStep('slow', 'setTimeout(() => process.exit(0), 2000)'),
+      // A step runs in its log directory: a directory where its exit_code goes cannot be replaced.
+      nodeStep('blocked', 'require("fs").mkdirSync("exit_code/taken", { recursive: true }); process.exit(3)'),
+    ]);
+    const failed = await waitForState(client, clusterId, blocked as string, TERMINAL);
+    expect(failed.Status?.State).toBe('FAILED');
+    expect(failed.Status?.FailureDetails?.Message).toMatch(/cannot write the step's exit_code/);
+    const [mine, other] = await Promise.all([
+      localStep(emr.endpoint, blocked as string),
+      localStep(emr.endpoint, slow as string),
+    ]);
+    expect(mine.exitCode).toBe(3);
+    expect(other.runnerPid).toBe(mine.runnerPid);
+    expect(alive(mine.runnerPid as number)).toBe(true);
+    const done = await waitForState(client, clusterId, slow as string, TERMINAL);
+    expect(done.Status?.State).toBe('COMPLETED');
+  });
+
   it('fails a RUNNING step whose runner died while the server was down, and runs PENDING ones', async () => {
     const stateDir = tmpDir();
     const first = await start({ stateDir });

@@ -86,6 +86,8 @@ export class StepEngine {
   private dirty = false;
   /** The runner serving this server's steps, started ahead of the first: node's start is paid once. */
   private standby?: { proc: ChildProcess; tag: string };
+  /** Exits the standby runner could not write to a step's exit_code, told on its stdout instead. */
+  private readonly unrecordedExits = new Map<string, ExitCode & { why: string }>();
 
   private readonly classData: ClassDataArchive;
 
@@ -348,7 +350,18 @@ export class StepEngine {
     proc.on('error', () => undefined);
     proc.stdin!.on('error', () => undefined);
     // A line per finished step: observe it now rather than at the next poll.
-    proc.stdout!.on('data', () => {
+    let pending = '';
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+        const [id, code, signal, why] = pending.slice(0, end).split('\t');
+        pending = pending.slice(end + 1);
+        const parsed = Number.parseInt(code ?? '', 10);
+        if (id && Number.isInteger(parsed)) {
+          this.unrecordedExits.set(id, { code: parsed, signal: signal || null, why: why ?? '' });
+        }
+      }
       if (!this.stopped) this.tick();
     });
     const standby = { proc, tag };
@@ -420,13 +433,22 @@ export class StepEngine {
     // Liveness first, exit code second: the runner writes exit_code before it exits, so a dead
     // runner with no exit_code really lost its command.
     const alive = step.runnerPid !== undefined && this.runnerAlive(step);
-    const exit = readExitCode(dir);
+    const told = this.unrecordedExits.get(step.id);
+    const exit = readExitCode(dir) ?? told;
     if (exit) {
+      this.unrecordedExits.delete(step.id);
       step.exitCode = exit.code;
       if (exit.signal) step.exitSignal = exit.signal;
-      if (step.state === 'CANCEL_PENDING') this.finish(step, 'CANCELLED', {});
-      else if (exit.code === 0) this.finish(step, 'COMPLETED', {});
-      else this.finish(step, 'FAILED', { failure: this.failureDetails(step, exit.code, exit.signal) });
+      // Known to this server only: the step's end is kept in its state, not in its directory.
+      const message = told && exit === told ? `local EMR: ${told.why}` : undefined;
+      if (step.state === 'CANCEL_PENDING') this.finish(step, 'CANCELLED', { message });
+      else if (exit.code === 0) this.finish(step, 'COMPLETED', { message });
+      else {
+        const failure = this.failureDetails(step, exit.code, exit.signal);
+        if (message && !failure.message.includes(told!.why))
+          failure.message = `${failure.message}\n${message}`;
+        this.finish(step, 'FAILED', { failure });
+      }
       return;
     }
     if (alive) return;
@@ -551,7 +573,12 @@ export class StepEngine {
   }
 }
 
-function readExitCode(dir: string): { code: number; signal: string | null } | undefined {
+interface ExitCode {
+  code: number;
+  signal: string | null;
+}
+
+function readExitCode(dir: string): ExitCode | undefined {
   let text: string;
   try {
     text = fs.readFileSync(path.join(dir, 'exit_code'), 'utf8');

@@ -7,7 +7,8 @@
 //        node step-runner.js --standby <tag>   (started ahead of the server's steps and serving
 //        all of them, so no step waits for node to start nor pays for it: it reads
 //        "<step log dir>\t<step id>\n" lines on stdin and runs each step as it arrives, writing
-//        "<step id>\n" on stdout once that step's exit_code is written. When stdin closes (the
+//        "<step id>\n" on stdout once that step's exit_code is written, or
+//        "<step id>\t<code>\t<signal>\t<why>\n" when it could not be. When stdin closes (the
 //        server gone) it takes no more steps and exits once its running steps have ended.)
 // For each step it reads <dir>/command.json {command, args, cwd}; writes <dir>/pid (the command's
 // pid, which is also its process group id), <dir>/stdout, <dir>/stderr and finally
@@ -32,16 +33,34 @@ function exitWhenIdle() {
   if (!accepting && running.size === 0) process.exit(0);
 }
 
+/** Appends a line to the step's stderr if it can: the step's own failure must not become ours. */
+function note(dir, line) {
+  try {
+    fs.appendFileSync(path.join(dir, 'stderr'), `local EMR: ${line}\n`);
+  } catch {
+    // the step directory itself is unusable: the server hears of it on stdout
+  }
+}
+
 function finish(step, code, signal) {
   if (step.finished) return;
   step.finished = true;
+  running.delete(step.dir);
+  // One runner serves every step: an exit_code it cannot write (a full disk, a path taken) must
+  // not throw and take the other steps down; the server hears the code on stdout instead.
+  let unrecorded = '';
   try {
     writeAtomic(step.dir, 'exit_code', signal ? `${code}\n${signal}\n` : `${code}\n`);
-  } finally {
-    running.delete(step.dir);
+  } catch (err) {
+    unrecorded = `cannot write the step's exit_code: ${err.message}`.replace(/[\t\n]/g, ' ');
+    note(step.dir, unrecorded);
   }
   // The server ticks on it instead of waiting for its next poll; it may be gone (EPIPE: ignored).
-  if (step.id) process.stdout.write(`${step.id}\n`);
+  if (step.id) {
+    process.stdout.write(
+      unrecorded ? `${step.id}\t${code}\t${signal || ''}\t${unrecorded}\n` : `${step.id}\n`,
+    );
+  }
   exitWhenIdle();
 }
 
@@ -65,26 +84,28 @@ function run(dir, id) {
     fs.closeSync(stdout);
     fs.closeSync(stderr);
   } catch (err) {
-    try {
-      fs.appendFileSync(path.join(dir, 'stderr'), `local EMR: cannot start the step: ${err.message}\n`);
-    } catch {
-      // the step directory itself is unusable: the exit code below is all there is
-    }
+    note(dir, `cannot start the step: ${err.message}`);
     finish(step, 127, null);
     return;
   }
   const child = step.child;
-  child.on('spawn', () => writeAtomic(dir, 'pid', `${child.pid}\n`));
+  child.on('spawn', () => {
+    try {
+      writeAtomic(dir, 'pid', `${child.pid}\n`);
+    } catch (err) {
+      // Without its pid the server can neither cancel the command nor stop it if this runner
+      // dies: it does not run at all.
+      note(dir, `cannot write the step's pid, so it was stopped: ${err.message}`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
   child.on('error', (err) => {
     // One runner serves every step: nothing here may throw and take the others down with it.
-    try {
-      fs.appendFileSync(
-        path.join(dir, 'stderr'),
-        `local EMR: cannot start ${child.spawnfile}: ${err.message}\n`,
-      );
-    } catch {
-      // the step directory itself is unusable: the exit code below is all there is
-    }
+    note(dir, `cannot start ${child.spawnfile}: ${err.message}`);
     finish(step, err.code === 'ENOENT' ? 127 : 126, null);
   });
   child.on('exit', (code, signal) => {
@@ -97,14 +118,7 @@ function run(dir, id) {
 function refuse(dir, id) {
   const step = { dir, id, finished: false };
   running.set(dir, step);
-  try {
-    fs.appendFileSync(
-      path.join(dir, 'stderr'),
-      'local EMR: the step runner was stopping; the step did not start\n',
-    );
-  } catch {
-    // nothing more to say
-  }
+  note(dir, 'the step runner was stopping; the step did not start');
   finish(step, 1, null);
 }
 
