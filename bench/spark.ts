@@ -248,7 +248,7 @@ export async function sparkBench(
   notes.push(
     `goal: full build ≤ 1.0× the monolith, through spark/run.py and through the orchestrator (selection ${LAKE_SELECTION}, the lake's five tables, all in one EMR step: SPARKIFY_EMR_FUSE_STEPS=all)`,
     `wall is spark-submit start to exit (JVM start included, the same for both), or workflow start to result; CPU is user+sys of the process tree; RSS is the tree (JVM + Python) sampled every 200 ms`,
-    `through the orchestrator: each lake's worker is started and polling before the clock starts (a user's worker is a running service; its own start took 4-8 s); the first step of a bench run also dumps the local EMR's class-data archive (once per machine for a user), so its max is that run`,
+    `through the orchestrator: each lake's worker is started and polling before the clock starts (a user's worker is a running service; its own start took 4-8 s); the local EMR's drivers map the machine's class-data archive (SPARKIFY_CACHE_DIR/cds); where there was none yet, the first step dumps it (once per machine) and its repetition is the max`,
     `ours does more than the monolith: write-audit-publish through staging, checks, quarantine, users' state, a manifest and a report per asset`,
     `logs: ${logs}`,
   );

@@ -614,8 +614,11 @@ describe('local EMR through the AWS SDK', () => {
       ].join('\n'),
     );
     const stateDir = tmpDir();
+    // A directory of its own: the machine's shared one may hold an archive already.
+    const classDataDir = tmpDir();
     const { client, clusterId } = await start({
       stateDir,
+      classDataDir,
       master: 'local[1]',
       allowedCommands: ['spark-submit'],
     });
@@ -652,7 +655,7 @@ describe('local EMR through the AWS SDK', () => {
     expect(done.Status?.State).toBe('COMPLETED');
     expect(fs.readFileSync(out, 'utf8')).toBe(`local[1] 3 ${path.join(REPO, '.venv', 'bin', 'python')}`);
     // The first Spark step dumped a class-data-sharing archive as it exited; the next maps it.
-    const archives = fs.readdirSync(path.join(stateDir, 'cds'));
+    const archives = fs.readdirSync(classDataDir);
     expect(archives).toEqual([expect.stringMatching(/^spark-[0-9a-f]{12}\.jsa$/)]);
     const [second] = await addSteps(client, clusterId, [sparkStep('sparkify/spark-again')]);
     const again = await waitForState(client, clusterId, second as string, TERMINAL, 170_000);
@@ -664,7 +667,7 @@ describe('local EMR through the AWS SDK', () => {
       ),
     ) as { args: string[] };
     expect(command.args.join(' ')).toContain(
-      `-XX:SharedArchiveFile=${path.join(stateDir, 'cds', archives[0]!)}`,
+      `-XX:SharedArchiveFile=${path.join(classDataDir, archives[0]!)}`,
     );
   }, 240_000);
 });

@@ -7,7 +7,8 @@ import path from 'node:path';
  * A class-data-sharing archive for the drivers the local EMR starts: the JVM maps the classes a
  * Spark job loads (about ten thousand) from one file instead of loading and verifying each, which
  * takes about two seconds off every step's start on this kind of machine — most of a small daily
- * run. The first step dumps the archive as it exits; later steps map it. It is keyed by the JVM,
+ * run. The first step dumps the archive as it exits; later steps, and other local EMRs sharing its
+ * directory (by default the machine's cache), map it. It is keyed by the JVM,
  * the Spark jars and the cluster's extra classpath, so a new Java or pyspark gets a new archive rather than a rejected one (a
  * JVM that cannot use an archive runs without it anyway).
  */
@@ -15,13 +16,14 @@ export class ClassDataArchive {
   private readonly file: string;
   private dumping: string | undefined;
 
+  /** `dir` holds the archives; one dir shared by every local EMR on a machine dumps once. */
   constructor(
-    stateDir: string,
+    dir: string,
     sparkSubmit: string,
     private readonly enabled = true,
     classPath: readonly string[] = [],
   ) {
-    this.file = path.join(stateDir, 'cds', `spark-${archiveKey(sparkSubmit, classPath)}.jsa`);
+    this.file = path.join(dir, `spark-${archiveKey(sparkSubmit, classPath)}.jsa`);
   }
 
   /** JVM options for a step about to start; `stepId` names its dump when it makes one. */
@@ -34,7 +36,9 @@ export class ClassDataArchive {
     return `-XX:ArchiveClassesAtExit=${this.dumping}`;
   }
 
-  /** After a step: a complete dump becomes the archive (a failed one is thrown away). */
+  /** After a step: a complete dump becomes the archive (a failed one is thrown away). Another
+   * server's dump of the same key may have landed meanwhile: the rename replaces it with an
+   * equal one, and a JVM that mapped the old file keeps it. */
   stepEnded(stepId: string, succeeded: boolean): void {
     if (this.dumping === undefined || !this.dumping.endsWith(`.${stepId}.tmp`)) return;
     const dump = this.dumping;
@@ -52,8 +56,10 @@ function archiveKey(sparkSubmit: string, classPath: readonly string[]): string {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   hash.update(`${java.stdout ?? ''}${java.stderr ?? ''}`);
   try {
-    const jars = path.join(path.dirname(fs.realpathSync(sparkSubmit)), '..', 'jars');
-    hash.update(fs.readdirSync(jars).sort().join('\n'));
+    // The archive records the classpath it was dumped with, absolute: another checkout's Spark
+    // (the same jars elsewhere) needs an archive of its own, or the JVM would refuse this one.
+    const jars = fs.realpathSync(path.join(path.dirname(fs.realpathSync(sparkSubmit)), '..', 'jars'));
+    hash.update(`${jars}\n${fs.readdirSync(jars).sort().join('\n')}`);
   } catch {
     hash.update(sparkSubmit);
   }

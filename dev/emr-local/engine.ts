@@ -3,6 +3,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { cacheDir } from './cache-dir';
 import { ClassDataArchive } from './class-data';
 import { describeFailure, translateStep, type CommandOptions } from './command';
 import {
@@ -60,6 +61,8 @@ export interface EngineConfig extends CommandOptions {
   stateDir: string;
   /** Start spark-submit drivers from a class-data-sharing archive (dumped by the first step). */
   classDataSharing?: boolean;
+  /** Where the archives are kept (default: `cds` in the machine's Sparkify cache). */
+  classDataDir?: string;
   clusterId: string;
   stepConcurrency: number;
   pythonPath: string;
@@ -96,7 +99,7 @@ export class StepEngine {
     fs.mkdirSync(cfg.stateDir, { recursive: true });
     this.state = this.load();
     this.classData = new ClassDataArchive(
-      cfg.stateDir,
+      cfg.classDataDir ?? path.join(cacheDir(), 'cds'),
       cfg.sparkSubmit,
       cfg.classDataSharing ?? true,
       cfg.classPath ?? [],

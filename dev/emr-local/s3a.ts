@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../../config/config';
+import { cacheDir } from './cache-dir';
 import declared from './s3a-jars.json';
 
 /**
@@ -30,12 +30,6 @@ export const S3A_HADOOP_VERSION = S3A_JARS.find((j) => j.artifact === 'hadoop-aw
  * does. Never keys in a setting, a file or an argument.
  */
 export const S3A_CREDENTIALS_PROVIDER = 'com.amazonaws.auth.DefaultAWSCredentialsProviderChain';
-
-function cacheDir(env: NodeJS.ProcessEnv): string {
-  return (
-    env.SPARKIFY_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'sparkify-lake')
-  );
-}
 
 /** Where scripts/setup-s3a caches each jar. */
 export function s3aJarPaths(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -60,6 +60,12 @@ export interface LocalEmrOptions {
    * (see class-data.ts); about two seconds off each step's start. Default on.
    */
   classDataSharing?: boolean;
+  /**
+   * Where the archives are kept. Default: `cds` in the machine's Sparkify cache
+   * (SPARKIFY_CACHE_DIR, else ~/.cache/sparkify-lake), so every local EMR here (the demo's, each
+   * test's, each bench lake's) maps the one the first of them dumped.
+   */
+  classDataDir?: string;
   /** One line per request on stderr. */
   verbose?: boolean;
   /**
@@ -112,6 +118,7 @@ export async function startLocalEmr(opts: LocalEmrOptions): Promise<LocalEmr> {
       allowedCommands: opts.allowedCommands ?? ['spark-submit'],
       pollIntervalMs: opts.pollIntervalMs ?? 200,
       classDataSharing: opts.classDataSharing ?? true,
+      ...(opts.classDataDir ? { classDataDir: opts.classDataDir } : {}),
       stepEnv: opts.stepEnv ?? {},
       classPath: opts.classPath ?? [],
       sparkDefaults: opts.sparkDefaults ?? {},
