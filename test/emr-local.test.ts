@@ -614,8 +614,20 @@ describe('local EMR through the AWS SDK', () => {
       ].join('\n'),
     );
     const stateDir = tmpDir();
-    // A directory of its own: the machine's shared one may hold an archive already.
+    // A directory of its own: the machine's shared one may hold an archive already. In it, the
+    // archives of other Sparks: one unused for 31 days, one used yesterday.
     const classDataDir = tmpDir();
+    const day = 24 * 3600 * 1000;
+    const stale = path.join(classDataDir, 'spark-000000000000.jsa');
+    const recent = path.join(classDataDir, 'spark-111111111111.jsa');
+    for (const [file, age] of [
+      [stale, 31 * day],
+      [recent, day],
+    ] as const) {
+      fs.writeFileSync(file, 'another checkout');
+      const at = new Date(Date.now() - age);
+      fs.utimesSync(file, at, at);
+    }
     const { client, clusterId } = await start({
       stateDir,
       classDataDir,
@@ -655,8 +667,11 @@ describe('local EMR through the AWS SDK', () => {
     expect(done.Status?.State).toBe('COMPLETED');
     expect(fs.readFileSync(out, 'utf8')).toBe(`local[1] 3 ${path.join(REPO, '.venv', 'bin', 'python')}`);
     // The first Spark step dumped a class-data-sharing archive as it exited; the next maps it.
-    const archives = fs.readdirSync(classDataDir);
+    // Making it deleted the archive nothing had used for 30 days, and only that one.
+    const archives = fs.readdirSync(classDataDir).filter((f) => f !== path.basename(recent));
     expect(archives).toEqual([expect.stringMatching(/^spark-[0-9a-f]{12}\.jsa$/)]);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(recent)).toBe(true);
     const [second] = await addSteps(client, clusterId, [sparkStep('sparkify/spark-again')]);
     const again = await waitForState(client, clusterId, second as string, TERMINAL, 170_000);
     expect(again.Status?.State).toBe('COMPLETED');
