@@ -30,7 +30,7 @@ import {
 import {
   assetMetrics,
   health,
-  knownDays,
+  knownDaySpan,
   knownMonths,
   overview,
   partitionDetail,
@@ -182,7 +182,7 @@ export function createApi(deps: ApiDeps): Hono {
     return c.json({ error: err instanceof Error ? err.message : String(err) }, 500);
   });
 
-  api.get('/config', async (c) =>
+  api.get('/config', (c) =>
     c.json({
       namespace: config.temporal.namespace,
       temporalWebUrl: links.base,
@@ -191,10 +191,12 @@ export function createApi(deps: ApiDeps): Hono {
       price: sources.price,
       concurrency: config.concurrency,
       assets: graph.order.map((k) => ({ key: k, partitioning: graph.specs.get(k)!.partitioning })),
-      // The launch forms start from the lake's own days: a lake of 2018 data is not run for today.
-      knownDays: await knownDays(sources),
     }),
   );
+
+  // The launch forms start from the lake's own days: a lake of 2018 data is not run for today.
+  // Its own route, not /config's: every page's header reads /config, only the runs page this.
+  api.get('/days', async (c) => c.json((await knownDaySpan(sources)) ?? { first: null, last: null }));
 
   api.get('/overview', async (c) => c.json(await overview(sources)));
 

@@ -231,14 +231,14 @@ export interface Health {
 }
 
 /** The first and last day the lake has a partition of (any state), or null for an empty lake. */
-export async function knownDays(sources: ViewSources): Promise<{ first: string; last: string } | null> {
+export async function knownDaySpan(sources: ViewSources): Promise<{ first: string; last: string } | null> {
   const days = indexedDays(await sources.index.read(graph.order));
   return days.length ? { first: days[0]!, last: days.at(-1)! } : null;
 }
 
 /** The months the lake knows of, or the current month for an empty lake. */
 export async function knownMonths(sources: ViewSources): Promise<{ from: string; to: string }> {
-  const days = await knownDays(sources);
+  const days = await knownDaySpan(sources);
   const now = new Date().toISOString().slice(0, 7);
   return { from: days?.first.slice(0, 7) ?? now, to: days?.last.slice(0, 7) ?? now };
 }

@@ -13,12 +13,12 @@ function fields(form) {
  * from or re-runs. An empty lake starts at yesterday, the day a daily schedule runs for. */
 function defaults(known) {
   const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-  const last = known?.last ?? yesterday;
+  const last = known.last ?? yesterday;
   const m = document.getElementById('materialize');
   m.elements.from.value = last;
   m.elements.to.value = last;
   const b = document.getElementById('backfill');
-  b.elements.from.value = (known?.first ?? yesterday).slice(0, 7);
+  b.elements.from.value = (known.first ?? yesterday).slice(0, 7);
   b.elements.to.value = last.slice(0, 7);
 }
 
@@ -181,7 +181,8 @@ try {
       ),
     );
   document.getElementById('backfill').elements.concurrency.placeholder = String(config.concurrency.months);
-  defaults(config.knownDays);
+  // Without the lake's days (its index unreadable now) the forms start at yesterday.
+  defaults(await api('/days').catch(() => ({ first: null, last: null })));
   setupMaterialize();
   setupBackfill();
   await refresh();
