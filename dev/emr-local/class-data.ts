@@ -30,9 +30,13 @@ export class ClassDataArchive {
   optionsFor(stepId: string): string | undefined {
     if (!this.enabled) return undefined;
     if (fs.existsSync(this.file)) {
-      // Its time is its last use: what `prune` goes by.
-      const now = new Date();
-      fs.utimesSync(this.file, now, now);
+      try {
+        // Its time is its last use: what pruneArchives goes by.
+        const now = new Date();
+        fs.utimesSync(this.file, now, now);
+      } catch {
+        // a cache this user may read and not write, or pruned this moment: mapped or run without
+      }
       return `-XX:SharedArchiveFile=${this.file}`;
     }
     if (this.dumping !== undefined) return undefined; // one dump at a time; the others just run
@@ -56,27 +60,25 @@ export class ClassDataArchive {
 }
 
 /** Archives unused this long are deleted when a new one is made (each is 100–150 MB). */
-export const ARCHIVE_UNUSED_MS = 30 * 24 * 3600 * 1000;
+const ARCHIVE_UNUSED_MS = 30 * 24 * 3600 * 1000;
 
 /**
  * Deletes the archives in `dir` other than `keep` that no step has mapped for
  * ARCHIVE_UNUSED_MS: each checkout's Spark, each Java and each cluster classpath has its own,
  * and a shared cache would otherwise keep every one it ever had.
  */
-export function pruneArchives(dir: string, keep: string, now = Date.now()): string[] {
-  const removed: string[] = [];
+function pruneArchives(dir: string, keep: string): void {
+  const now = Date.now();
   for (const name of fs.readdirSync(dir)) {
     const file = path.join(dir, name);
     if (file === keep || !/^spark-[0-9a-f]+\.jsa$/.test(name)) continue;
     try {
       if (now - fs.statSync(file).mtimeMs < ARCHIVE_UNUSED_MS) continue;
       fs.rmSync(file, { force: true });
-      removed.push(file);
     } catch {
       // another server pruned it first
     }
   }
-  return removed;
 }
 
 /** The archive is valid only for the classpath it was dumped with: the cluster's extra jars count. */

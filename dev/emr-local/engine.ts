@@ -436,20 +436,21 @@ export class StepEngine {
     // Liveness first, exit code second: the runner writes exit_code before it exits, so a dead
     // runner with no exit_code really lost its command.
     const alive = step.runnerPid !== undefined && this.runnerAlive(step);
-    const told = this.unrecordedExits.get(step.id);
-    const exit = readExitCode(dir) ?? told;
+    const recorded = readExitCode(dir);
+    // Known to this server only: the step's end is kept in its state, not in its directory.
+    const told = recorded ? undefined : this.unrecordedExits.get(step.id);
+    const exit = recorded ?? told;
     if (exit) {
       this.unrecordedExits.delete(step.id);
       step.exitCode = exit.code;
       if (exit.signal) step.exitSignal = exit.signal;
-      // Known to this server only: the step's end is kept in its state, not in its directory.
-      const message = told && exit === told ? `local EMR: ${told.why}` : undefined;
+      const message = told ? `local EMR: ${told.why}` : undefined;
       if (step.state === 'CANCEL_PENDING') this.finish(step, 'CANCELLED', { message });
       else if (exit.code === 0) this.finish(step, 'COMPLETED', { message });
       else {
         const failure = this.failureDetails(step, exit.code, exit.signal);
-        if (message && !failure.message.includes(told!.why))
-          failure.message = `${failure.message}\n${message}`;
+        // Its stderr says why too, unless that could not be written either.
+        if (told && !failure.message.includes(told.why)) failure.message += `\n${message}`;
         this.finish(step, 'FAILED', { failure });
       }
       return;

@@ -71,7 +71,7 @@ BYTES_PER_PARTITION = 32 * 2**20
 # Interpreted expressions are cheap only where the JIT's C2 compiler optimises the interpreter's
 # calls. A driver whose JIT stops at C1 (the local EMR's: it starts faster) runs them much
 # slower: measured there, generated code wins from a few days of events on (14 days, 31 MB:
-# 28-31 s against 35-38 s; one day, 2 MB: 19 s interpreted against 21 s; 4 days even).
+# 28-32 s against 35-38 s; 4 days, 9 MB, even; one day, 2 MB: 19-21 s interpreted against 20-22 s).
 SMALL_INPUT_BYTES_C1 = 8 * 2**20
 
 

@@ -320,14 +320,22 @@ def test_expressions_are_compiled_from_a_smaller_input_when_the_jit_has_no_c2(sp
     assert session.expression_codegen(31 * mib, c1_only=False) == "NO_CODEGEN"
     assert session.expression_codegen(300 * mib, c1_only=False) == "FALLBACK"
     key = session.CODEGEN_FACTORY_MODE
-    before = spark.conf.get(key, None)
+    # tune_for_input sets these on the session every test shares: put them back after.
+    tuned = (
+        key,
+        "spark.sql.adaptive.enabled",
+        "spark.sql.codegen.wholeStage",
+        "spark.sql.shuffle.partitions",
+    )
+    before = {k: spark.conf.get(k, None) for k in tuned}
     try:
         session.tune_for_input(spark, 31 * mib)
         assert spark.conf.get(key) == "FALLBACK"
         session.tune_for_input(spark, 2 * mib)
         assert spark.conf.get(key) == "NO_CODEGEN"
     finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
