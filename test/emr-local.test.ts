@@ -25,7 +25,8 @@ import {
   type StepState,
 } from '@aws-sdk/client-emr';
 
-import { LOCAL_CONF, translateSparkSubmitArgs } from '../dev/emr-local/command';
+import { C1_ONLY_BELOW_BYTES, LOCAL_CONF, translateSparkSubmitArgs } from '../dev/emr-local/command';
+import { stepLogBytes } from '../dev/emr-local/step-input';
 import { LOST_PROCESS_REASON, startLocalEmr, type LocalEmr, type LocalEmrOptions } from '../dev/emr-local';
 import { freePort } from './helpers/ports';
 
@@ -171,6 +172,98 @@ describe('spark-submit translation', () => {
       'client',
       'x.py',
     ]);
+  });
+});
+
+/** A raw root with one log file per given day, each of the given size (sparse: no data written). */
+function rawWithLogs(sizes: Record<string, number>): string {
+  const root = tmpDir();
+  for (const [day, size] of Object.entries(sizes)) {
+    const file = path.join(root, 'log_data', day.slice(0, 4), day.slice(5, 7), `${day}-events.json`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.closeSync(fs.openSync(file, 'w'));
+    fs.truncateSync(file, size);
+  }
+  return root;
+}
+
+/** spark-submit arguments as the worker builds them for a step of daily assets. */
+function sparkifyArgs(raw: string, start: string, end: string): string[] {
+  return [
+    '--deploy-mode',
+    'cluster',
+    '--py-files',
+    's3://code/sparkify_jobs.zip',
+    's3://code/run.py',
+    '--assets',
+    'users,time,songplays',
+    '--raw',
+    raw,
+    '--lake',
+    's3://lake',
+    '--start',
+    start,
+    '--end',
+    end,
+    '--report',
+    's3://lake/_reports/r.json',
+  ];
+}
+
+describe("the driver's JIT follows the step's input", () => {
+  it("sums the sizes of the step's days of log_data, for a local raw root only", () => {
+    const raw = rawWithLogs({ '2018-11-01': 1000, '2018-11-02': 2345, '2018-11-03': 5 });
+    // End exclusive; a day without a file adds nothing.
+    expect(stepLogBytes(sparkifyArgs(`file://${raw}`, '2018-10-31', '2018-11-03'))).toBe(3345);
+    expect(stepLogBytes(sparkifyArgs(raw, '2018-11-01', '2018-11-04'))).toBe(3350);
+    // What it cannot tell without reading a remote store, or from arguments that are not a range.
+    expect(stepLogBytes(sparkifyArgs('s3://raw', '2018-11-01', '2018-11-04'))).toBeUndefined();
+    expect(stepLogBytes(sparkifyArgs(raw, '2018-11-01/../..', '2018-11-04'))).toBeUndefined();
+    expect(stepLogBytes(sparkifyArgs(raw, '2018-11-04', '2018-11-01'))).toBeUndefined();
+    expect(stepLogBytes(['s3://code/run.py', '--assets', 'songs', '--raw', raw])).toBeUndefined();
+  });
+
+  it('starts a small step with C1 only and a large one with both compilers, the serial collector either way', async () => {
+    const small = rawWithLogs({ '2018-11-01': 1000 });
+    const large = rawWithLogs({
+      '2018-11-01': C1_ONLY_BELOW_BYTES / 2,
+      '2018-11-02': C1_ONLY_BELOW_BYTES / 2,
+    });
+    const stateDir = tmpDir();
+    // The command only has to exist: what is checked is how the local EMR started it.
+    const { client, clusterId } = await start({
+      stateDir,
+      sparkSubmit: '/bin/true',
+      classDataSharing: false,
+      allowedCommands: ['spark-submit'],
+    });
+    const step = (name: string, raw: string) => ({
+      Name: name,
+      ActionOnFailure: 'CONTINUE' as const,
+      HadoopJarStep: {
+        Jar: 'command-runner.jar',
+        Args: ['spark-submit', ...sparkifyArgs(`file://${raw}`, '2018-11-01', '2018-11-03')],
+      },
+    });
+    const ids = await addSteps(client, clusterId, [
+      step('sparkify/small', small),
+      step('sparkify/large', large),
+      step('sparkify/remote', 's3://raw'),
+    ]);
+    const javaOptions = async (id: string) => {
+      expect((await waitForState(client, clusterId, id, TERMINAL)).Status?.State).toBe('COMPLETED');
+      const file = path.join(stateDir, 'logs', clusterId, 'steps', id, 'command.json');
+      const { args } = JSON.parse(fs.readFileSync(file, 'utf8')) as { args: string[] };
+      return args.find((a) => a.startsWith('spark.driver.extraJavaOptions='));
+    };
+    const [smallStep, largeStep, remoteStep] = ids as [string, string, string];
+    expect(await javaOptions(smallStep)).toBe(
+      'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC',
+    );
+    expect(await javaOptions(largeStep)).toBe('spark.driver.extraJavaOptions=-XX:+UseSerialGC');
+    expect(await javaOptions(remoteStep)).toBe(
+      'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC',
+    );
   });
 });
 

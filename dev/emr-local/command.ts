@@ -17,9 +17,12 @@ export interface ClusterSpark {
   sparkDefaults?: Readonly<Record<string, string>>;
 }
 
-/** Extra JVM options for one step's driver (e.g. its class-data-sharing archive). */
+/** JVM choices for one step's driver. */
 export interface StepJvm {
+  /** Extra options, e.g. its class-data-sharing archive. */
   driverJavaOptions?: string;
+  /** Bytes of input the step will read, when known: a large one gets the optimising JIT. */
+  inputBytes?: number;
 }
 
 export type Translation = { ok: true; command: string; args: string[] } | { ok: false; reason: string };
@@ -60,12 +63,12 @@ export function translateStep(
   };
 }
 
-export function translateSparkSubmitArgs(
-  args: readonly string[],
-  master: string,
-  jvm: StepJvm = {},
-  cluster: ClusterSpark = {},
-): string[] {
+/** spark-submit's own options and where the application (its resource, then its arguments) starts. */
+function splitSparkSubmitArgs(args: readonly string[]): {
+  options: string[];
+  app: number;
+  hasMaster: boolean;
+} {
   const options: string[] = [];
   let hasMaster = false;
   let i = 0;
@@ -82,12 +85,27 @@ export function translateSparkSubmitArgs(
     options.push(arg);
     if (takesValue && value !== undefined) options.push(value);
   }
+  return { options, app: i, hasMaster };
+}
+
+/** The application's own arguments (after its resource) in spark-submit arguments. */
+export function applicationArgs(args: readonly string[]): readonly string[] {
+  return args.slice(splitSparkSubmitArgs(args).app + 1);
+}
+
+export function translateSparkSubmitArgs(
+  args: readonly string[],
+  master: string,
+  jvm: StepJvm = {},
+  cluster: ClusterSpark = {},
+): string[] {
+  const { options, app, hasMaster } = splitSparkSubmitArgs(args);
   return [
     ...(hasMaster ? [] : ['--master', master]),
     ...localConf(jvm),
     ...clusterConf(cluster),
     ...options,
-    ...args.slice(i),
+    ...args.slice(app),
   ];
 }
 
@@ -112,22 +130,29 @@ export function clusterConf(cluster: ClusterSpark): string[] {
 
 /**
  * Settings for one small machine, placed before the step's own options so a step can still
- * override them. They change speed, never results: the driver is the whole cluster here, and
- * for jobs of this size C1-only JIT and the serial collector start faster than the defaults.
+ * override them. They change speed, never results: the driver is the whole cluster here, and the
+ * serial collector costs less CPU than G1 on its two cores. Below C1_ONLY_BELOW_BYTES of input
+ * the JIT stops at C1: the optimising compiler's thread would hold one of the cores for most of a
+ * small step and pay back little of it.
  */
-export const LOCAL_CONF = [
-  '--conf',
-  'spark.ui.enabled=false',
-  '--conf',
-  'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC',
-];
-
-function localConf(jvm: StepJvm): string[] {
-  if (!jvm.driverJavaOptions) return LOCAL_CONF;
-  return LOCAL_CONF.map((a) =>
-    a.startsWith('spark.driver.extraJavaOptions=') ? `${a} ${jvm.driverJavaOptions}` : a,
-  );
+export function localConf(jvm: StepJvm = {}): string[] {
+  const c1Only = jvm.inputBytes === undefined || jvm.inputBytes < C1_ONLY_BELOW_BYTES;
+  const java = [...(c1Only ? ['-XX:TieredStopAtLevel=1'] : []), '-XX:+UseSerialGC'];
+  if (jvm.driverJavaOptions) java.push(jvm.driverJavaOptions);
+  return ['--conf', 'spark.ui.enabled=false', '--conf', `spark.driver.extraJavaOptions=${java.join(' ')}`];
 }
+
+/**
+ * Where C1 alone stops paying, measured on this kind of machine: spark/run.py, both sides with the
+ * serial collector, alternating, 2 runs each (bench/README.md, seventh round). Wall time, C1 only
+ * against both compilers: 31 MB of events 27-29 s against 32 s; 66 MB 35-37 against 35-41;
+ * 103 MB 50-52 against 45-48; 273 MB 95-102 against 67-79; and in the third round 1.3 GB 304 s
+ * against 172.
+ */
+export const C1_ONLY_BELOW_BYTES = 80 * 2 ** 20;
+
+/** What a step of unknown or small input gets. */
+export const LOCAL_CONF = localConf();
 
 // log4j lines Spark writes to stderr ("25/11/27 22:00:00 INFO SparkContext: ...") drown the
 // application's own error output, so they are left out of FailureDetails.

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { cacheDir } from './cache-dir';
 import { ClassDataArchive } from './class-data';
 import { describeFailure, translateStep, type CommandOptions } from './command';
+import { stepLogBytes } from './step-input';
 import {
   MAX_ACTIVE_STEPS,
   MAX_STEP_STRING_CHARS,
@@ -403,8 +404,10 @@ export class StepEngine {
   private launch(step: StepRecord): boolean {
     const dir = this.stepDir(step.id);
     fs.mkdirSync(dir, { recursive: true });
+    const spark = step.args[0] === 'spark-submit';
     const translation = translateStep(step.jar, step.args, this.cfg, {
-      driverJavaOptions: step.args[0] === 'spark-submit' ? this.classData.optionsFor(step.id) : undefined,
+      driverJavaOptions: spark ? this.classData.optionsFor(step.id) : undefined,
+      inputBytes: spark ? stepLogBytes(step.args.slice(1)) : undefined,
     });
     if (!translation.ok) {
       fs.appendFileSync(path.join(dir, 'stderr'), `${translation.reason}\n`);
