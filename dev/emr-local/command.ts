@@ -130,24 +130,26 @@ export function clusterConf(cluster: ClusterSpark): string[] {
 
 /**
  * Settings for one small machine, placed before the step's own options so a step can still
- * override them. They change speed, never results: the driver is the whole cluster here, and the
- * serial collector costs less CPU than G1 on its two cores. Below C1_ONLY_BELOW_BYTES of input
- * the JIT stops at C1: the optimising compiler's thread would hold one of the cores for most of a
- * small step and pay back little of it.
+ * override them. They change speed, never results: the driver is the whole cluster here. Below
+ * C1_ONLY_BELOW_BYTES of input its JIT stops at C1 and it collects with the serial collector: the
+ * optimising compiler's thread would hold one of the two cores for most of a small step and pay
+ * back little of it, and G1's threads cost CPU a small heap does not need. A larger step gets
+ * the JVM's defaults: the serial collector ran a 1 GiB driver out of heap at 1.3 GB of events
+ * (OutOfMemoryError in the songplays write) where G1 did not.
  */
 export function localConf(jvm: StepJvm = {}): string[] {
-  const c1Only = jvm.inputBytes === undefined || jvm.inputBytes < C1_ONLY_BELOW_BYTES;
-  const java = [...(c1Only ? ['-XX:TieredStopAtLevel=1'] : []), '-XX:+UseSerialGC'];
+  const small = jvm.inputBytes === undefined || jvm.inputBytes < C1_ONLY_BELOW_BYTES;
+  const java = small ? ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'] : [];
   if (jvm.driverJavaOptions) java.push(jvm.driverJavaOptions);
-  return ['--conf', 'spark.ui.enabled=false', '--conf', `spark.driver.extraJavaOptions=${java.join(' ')}`];
+  const javaConf = java.length ? ['--conf', `spark.driver.extraJavaOptions=${java.join(' ')}`] : [];
+  return ['--conf', 'spark.ui.enabled=false', ...javaConf];
 }
 
 /**
  * Where C1 alone stops paying, measured on this kind of machine: spark/run.py, both sides with the
  * serial collector, alternating, 2 runs each (bench/README.md, seventh round). Wall time, C1 only
  * against both compilers: 31 MB of events 27-29 s against 32 s; 66 MB 35-37 against 35-41;
- * 103 MB 50-52 against 45-48; 273 MB 95-102 against 67-79; and in the third round 1.3 GB 304 s
- * against 172.
+ * 103 MB 50-52 against 45-48; 273 MB 95-102 against 67-79 (G1 there: 77 s).
  */
 export const C1_ONLY_BELOW_BYTES = 80 * 2 ** 20;
 
