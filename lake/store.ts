@@ -117,6 +117,15 @@ function parseLakeUri(uri: string): ParsedUri {
   return { kind: 'local', dir: path.resolve(uri) };
 }
 
+/** The directory a local lake URI (a path or file://) names; undefined for S3 or a URI it refuses. */
+export function localDirOf(uri: string): string | undefined {
+  try {
+    return parseLakeUri(uri).dir;
+  } catch {
+    return undefined;
+  }
+}
+
 export function openLake(uri: string, opts: OpenLakeOptions = {}): Lake {
   const parsed = parseLakeUri(uri);
   if (parsed.kind === 's3') {

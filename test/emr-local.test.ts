@@ -210,7 +210,7 @@ function sparkifyArgs(raw: string, start: string, end: string): string[] {
   ];
 }
 
-describe("the driver's JIT follows the step's input", () => {
+describe("the driver's JVM follows the step's input", () => {
   it("sums the sizes of the step's days of log_data, for a local raw root only", () => {
     const raw = rawWithLogs({ '2018-11-01': 1000, '2018-11-02': 2345, '2018-11-03': 5 });
     // End exclusive; a day without a file adds nothing.

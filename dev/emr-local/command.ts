@@ -21,7 +21,7 @@ export interface ClusterSpark {
 export interface StepJvm {
   /** Extra options, e.g. its class-data-sharing archive. */
   driverJavaOptions?: string;
-  /** Bytes of input the step will read, when known: a large one gets the optimising JIT. */
+  /** Bytes of input the step will read, when known: a large one gets the JVM's defaults. */
   inputBytes?: number;
 }
 
