@@ -7,6 +7,7 @@ or in quarantine with exactly one reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from pyspark.sql import DataFrame, Window
@@ -18,9 +19,10 @@ from sparkify_jobs.parsing import (
     as_int,
     as_long,
     first_failure,
-    is_double,
+    fits_int,
+    fits_long,
+    is_finite,
     is_int,
-    is_long,
 )
 
 NEXT_SONG = "NextSong"
@@ -74,6 +76,38 @@ def with_file_day(lines: DataFrame) -> DataFrame:
     )
 
 
+_PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": schemas.CORRUPT}
+_NUMBERS = {"ts": "long", "sessionId": "int", "itemInSession": "int", "length": "double"}
+_FITS = {"long": fits_long, "int": fits_int, "double": is_finite}
+_AS_TEXT = {"long": as_long, "int": as_int, "double": as_double}
+
+
+def _event_fields() -> tuple[F.Column, dict[str, F.Column], dict[str, F.Column]]:
+    """Over `line` and `_t`, the line parsed with LOG_EVENT_TYPED: whether the line is malformed
+    JSON, each field as the jobs read it (a number typed, NULL where its text is not one), and
+    for each number whether it was given at all.
+
+    Where the typed parse took the line whole and a number in it is one the text rules accept,
+    the typed value is the one the text gives. Anywhere else (in practice few lines or none)
+    the line is parsed again with every field as text and judged by the text rules
+    (parsing.py), so a wrong type is still named; that parse is evaluated only there."""
+    t = F.col("_t")
+    whole = t.isNotNull() & t[schemas.CORRUPT].isNull()
+    text = F.from_json("line", schemas.LOG_EVENT_JSON, _PERMISSIVE)
+    malformed = ~whole & (text.isNull() | text[schemas.CORRUPT].isNotNull())
+    values: dict[str, F.Column] = {}
+    given: dict[str, F.Column] = {}
+    for name in schemas.LOG_EVENT_FIELDS:
+        kind = _NUMBERS.get(name)
+        if kind is None:
+            values[name] = F.when(whole, t[name]).otherwise(text[name])
+            continue
+        typed_ok = whole & (t[name].isNull() | _FITS[kind](t[name]))
+        values[name] = F.when(typed_ok, t[name].cast(kind)).otherwise(_AS_TEXT[kind](text[name]))
+        given[name] = F.when(whole, t[name].isNotNull()).otherwise(text[name].isNotNull())
+    return malformed, values, given
+
+
 def classify(lines: DataFrame) -> DataFrame:
     """with_file_day output -> typed events with `reason` (NULL when usable); one row per line
     read (identical lines are dealt with by `resolve_identities`).
@@ -82,29 +116,26 @@ def classify(lines: DataFrame) -> DataFrame:
     play's identity. Other pages (Home, Login, ...) need ts and sessionId only; their userId
     is legitimately empty for guests and logged-out visitors, and they never become plays.
     """
-    j = F.from_json(
-        "line",
-        schemas.LOG_EVENT_JSON,
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": schemas.CORRUPT},
+    e = lines.withColumn("_t", F.from_json("line", schemas.LOG_EVENT_TYPED, _PERMISSIVE))
+    malformed, v, given = _event_fields()
+    page, ts, sid, uid, item, length = (
+        v[n] for n in ("page", "ts", "sessionId", "userId", "itemInSession", "length")
     )
-    e = lines.withColumn("j", j)
-    page, ts, sid = F.col("j.page"), F.col("j.ts"), F.col("j.sessionId")
-    uid, item, length = F.col("j.userId"), F.col("j.itemInSession"), F.col("j.length")
     is_play = F.coalesce(page == NEXT_SONG, F.lit(False))
     uid_given = uid.isNotNull() & (F.trim(uid) != "")
-    start_time = F.timestamp_millis(as_long(ts))
+    start_time = F.timestamp_millis(ts)
     reason = first_failure(
         (F.trim("line") == "", "empty_line"),
-        (F.col("j").isNull() | F.col(f"j.{schemas.CORRUPT}").isNotNull(), "malformed_json"),
-        (ts.isNull(), "missing_ts"),
-        (~is_long(ts), "wrong_type_ts"),
-        (sid.isNull(), "missing_session_id"),
-        (~is_int(sid), "wrong_type_session_id"),
+        (malformed, "malformed_json"),
+        (~given["ts"], "missing_ts"),
+        (ts.isNull(), "wrong_type_ts"),
+        (~given["sessionId"], "missing_session_id"),
+        (sid.isNull(), "wrong_type_session_id"),
         (uid_given & ~is_int(F.trim(uid)), "wrong_type_user_id"),
         (is_play & ~uid_given, "missing_user_id"),
-        (is_play & item.isNull(), "missing_item_in_session"),
-        (is_play & ~is_int(item), "wrong_type_item_in_session"),
-        (is_play & length.isNotNull() & ~is_double(length), "wrong_type_length"),
+        (is_play & ~given["itemInSession"], "missing_item_in_session"),
+        (is_play & item.isNull(), "wrong_type_item_in_session"),
+        (is_play & given["length"] & length.isNull(), "wrong_type_length"),
         # A file holds one UTC day; an event from another day would land in a partition
         # this run doesn't own.
         (F.date_format(start_time, "yyyy-MM-dd") != F.col("file_day"), "ts_outside_file_day"),
@@ -118,19 +149,19 @@ def classify(lines: DataFrame) -> DataFrame:
         reason.alias("reason"),
         is_play.alias("is_play"),
         page.alias("page"),
-        as_long(ts).alias("ts"),
+        ts.alias("ts"),
         as_int(F.trim(uid)).alias("user_id"),
-        as_int(sid).alias("session_id"),
-        as_int(item).alias("item_in_session"),
-        F.col("j.firstName").alias("first_name"),
-        F.col("j.lastName").alias("last_name"),
-        F.col("j.gender").alias("gender"),
-        F.col("j.level").alias("level"),
-        F.col("j.location").alias("location"),
-        F.col("j.userAgent").alias("user_agent"),
-        F.col("j.song").alias("song"),
-        F.col("j.artist").alias("artist"),
-        as_double(length).alias("length"),
+        sid.alias("session_id"),
+        item.alias("item_in_session"),
+        v["firstName"].alias("first_name"),
+        v["lastName"].alias("last_name"),
+        v["gender"].alias("gender"),
+        v["level"].alias("level"),
+        v["location"].alias("location"),
+        v["userAgent"].alias("user_agent"),
+        v["song"].alias("song"),
+        v["artist"].alias("artist"),
+        length.alias("length"),
     )
     good_play = F.col("reason").isNull() & F.col("is_play")
     typed = typed.withColumn("start_time", F.timestamp_millis("ts")).withColumn(
@@ -163,8 +194,19 @@ def clashing_ids(copies: DataFrame) -> DataFrame:
     )
 
 
+def bad_lines_only(events: DataFrame) -> DataFrame:
+    """Classified events -> the same with `line` kept only where quarantine needs it (a reason):
+    a usable event's text is most of what a cache of the events would otherwise hold and
+    encode. The hashes still tell lines apart; `resolve_identities` reads again the lines it
+    needs."""
+    return events.withColumn("line", F.when(F.col("reason").isNotNull(), F.col("line")))
+
+
 def resolve_identities(
-    events: DataFrame, affected: list[str] | None = None
+    events: DataFrame,
+    affected: list[str] | None = None,
+    with_lines: DataFrame | None = None,
+    keep: Callable[[DataFrame], DataFrame] = DataFrame.cache,
 ) -> tuple[DataFrame, int]:
     """Classified events and their `clashing_ids` -> (events in which each play identity has
     one row, identical play lines dropped). Two different lines with one play identity would
@@ -172,7 +214,9 @@ def resolve_identities(
     duplicate_event_id.
 
     Free when no identity has several rows; else one job on those rows alone (plus one to find
-    them when `affected` is not given). `events` should be cached: it is read again."""
+    them when `affected` is not given). `events` should be cached: it is read again. Where its
+    usable events have no `line` (`bad_lines_only`), `with_lines` is the classification they
+    came from, read again for the affected plays' lines; what that gives is kept with `keep`."""
     good_play = F.col("reason").isNull() & F.col("is_play")
     if affected is None:
         affected = [r[0] for r in clashing_ids(line_copies(events)).collect() if r[0]]
@@ -183,11 +227,15 @@ def resolve_identities(
     is_aff = good_play & F.coalesce(F.col("_aff"), F.lit(False))
     same_line = Window.partitionBy("songplay_id", "line").orderBy("source_file")
     by_line = Window.partitionBy("songplay_id").orderBy("line")
+    source = events if with_lines is None else with_lines
     ranked = (
-        marked.where(is_aff)
+        source.join(F.broadcast(ids), "songplay_id", "left_semi")
+        .where(good_play)
         .withColumn("_copy", F.row_number().over(same_line))
         .withColumn("_rank", F.dense_rank().over(by_line))
     )
+    if with_lines is not None:
+        ranked = keep(ranked)
     dropped = ranked.where("_copy > 1").count()
     kept = ranked.where("_copy = 1 AND _rank = 1")
     clashing = ranked.where("_copy = 1 AND _rank > 1").withColumn(

@@ -11,8 +11,9 @@ from pyspark.sql import functions as F
 
 # Bounded digit counts keep casts from overflowing; 15 digits also keep epoch milliseconds
 # within what timestamp_millis accepts (it throws, even without ANSI, beyond that).
-_INT_RE = r"^-?[0-9]{1,9}$"
-_LONG_RE = r"^-?[0-9]{1,15}$"
+_INT_DIGITS, _LONG_DIGITS = 9, 15
+_INT_RE = rf"^-?[0-9]{{1,{_INT_DIGITS}}}$"
+_LONG_RE = rf"^-?[0-9]{{1,{_LONG_DIGITS}}}$"
 _DOUBLE_RE = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 
 
@@ -38,6 +39,23 @@ def as_long(c: Column) -> Column:
 
 def as_double(c: Column) -> Column:
     return F.when(is_double(c), c.cast("double"))
+
+
+def fits_int(n: Column) -> Column:
+    """Whether a parsed integer is one `is_int` accepts as text (JSON has no leading zeros)."""
+    return n.between(-(10**_INT_DIGITS - 1), 10**_INT_DIGITS - 1)
+
+
+def fits_long(n: Column) -> Column:
+    """Whether a parsed integer is one `is_long` accepts as text."""
+    return n.between(-(10**_LONG_DIGITS - 1), 10**_LONG_DIGITS - 1)
+
+
+def is_finite(d: Column) -> Column:
+    """Whether a parsed double is surely one `is_double` accepts as text: NaN or Infinity came
+    from a token it rejects ("NaN", which Spark's parser allows) or from a huge number it
+    accepts (1e400): only the text can tell."""
+    return ~F.isnan(d) & (F.abs(d) != float("inf"))
 
 
 def blank_to_null(c: Column) -> Column:

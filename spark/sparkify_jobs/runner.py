@@ -218,10 +218,11 @@ class Run:
             input_bytes = sum(sizes[p] or 0 for p in existing)
             session.tune_for_input(self.spark, input_bytes)
             lines = sources.read_lines(self.spark, existing)
-            # Cached once, parsed once; identical lines are told apart by hash, not shuffled.
+            classified = logdata.classify(logdata.with_file_day(lines))
+            # Cached once, parsed once; identical lines are told apart by hash, not shuffled,
+            # and only bad lines keep their text (quarantine's).
             parsed = self._persist(
-                logdata.classify(logdata.with_file_day(lines)),
-                session.cache_level(self.spark, input_bytes),
+                logdata.bad_lines_only(classified), session.cache_level(self.spark, input_bytes)
             )
             # One job answers every count the run needs: distinct lines per reason and day, how
             # many copies of a line the files held (by the line's hashes), and which play
@@ -230,7 +231,9 @@ class Run:
             got = _line_stats(copies).unionByName(_clashes(copies)).collect()
             stats = [r for r in got if r["n"] is not None]
             affected = [r["songplay_id"] for r in got if r["n"] is None and r["songplay_id"]]
-            events, plays_dropped = logdata.resolve_identities(parsed, affected)
+            events, plays_dropped = logdata.resolve_identities(
+                parsed, affected, with_lines=classified, keep=self._persist
+            )
             if affected:  # some lines became duplicate_event_id: counted again
                 stats = _line_stats(logdata.line_copies(events)).collect()
             by_reason: dict[str, int] = {}

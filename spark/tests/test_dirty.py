@@ -159,6 +159,28 @@ def test_bad_lines_are_quarantined_good_lines_kept(spark, job, raw, tmp_path):
     assert [(u["user_id"], u["level"]) for u in users] == [(1, "free"), (2, "paid"), (3, "free")]
 
 
+def test_two_lines_claiming_one_play_keep_the_smaller_and_quarantine_the_other(
+    spark, job, tmp_path
+):
+    # The cache of a run's events keeps no text for usable lines: the text that decides which
+    # line keeps a contested identity, and the quarantined one's bytes, are read again.
+    raw = tmp_path / "raw"
+    a = event(location="A-town")
+    b = event(location="B-town")  # the same ts, user, session and item: one identity
+    other = event(userId="2", ts=TS_10_1000, sessionId=2)
+    write_lines(raw / "log_data/2018/11/2018-11-10-events.json", [b, other, a, b])
+    lake = tmp_path / "lake"
+    code, report = job("time", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 0, report
+    assert report["quarantine"]["by_reason"] == {"duplicate_event_id": 1}
+    assert report["assets"]["time"]["duplicates_dropped"] == 1  # b's second copy
+    q = read_table(spark, lake / "_quarantine/time", schemas.QUARANTINE).collect()
+    assert [(bytes(r["line"]).decode(), r["reason"]) for r in q] == [
+        (max(a, b), "duplicate_event_id")
+    ]
+    assert report["assets"]["time"]["rows_per_day"] == {"2018-11-10": 2}
+
+
 def test_empty_days_lose_stale_partitions(spark, job, raw, tmp_path):
     lake = tmp_path / "lake"
     assert job("songs,artists", raw, lake)[0] == 0

@@ -124,6 +124,34 @@ def test_classify_reasons_one_per_line(spark):
     } | ({lines[0]: None} if lines[0] < lines[12] else {lines[12]: None, lines[0]: None})
 
 
+def test_a_number_is_judged_by_its_text_however_the_parser_reads_it(spark):
+    # Numbers are parsed as numbers first, as text only where that parse balks: the outcome
+    # must be the text rules' either way (parsing.py), including where the two parsers differ.
+    def play(item: int, **over) -> str:
+        return event(itemInSession=item, **over)
+
+    nan = play(9).replace('"length": 200.0', '"length": NaN')
+    lines = {
+        play(1, ts=str(TS_2330)): (None, TS_2330, 7, 1, 200.0),  # digits in quotes are a number
+        play(2, sessionId="8", length="200.5"): (None, TS_2330, 8, 2, 200.5),
+        play(3, length=201): (None, TS_2330, 7, 3, 201.0),
+        play(4, sessionId=999_999_999): (None, TS_2330, 999_999_999, 4, 200.0),
+        play(5, ts=float(TS_2330)): ("wrong_type_ts", None, 7, 5, 200.0),
+        play(6, ts=TS_2330 * 1000): ("wrong_type_ts", None, 7, 6, 200.0),  # 16 digits
+        play(7, sessionId=1_000_000_000): ("wrong_type_session_id", TS_2330, None, 7, 200.0),
+        event(itemInSession=8.0): ("wrong_type_item_in_session", TS_2330, 7, None, 200.0),
+        nan: ("wrong_type_length", TS_2330, 7, 9, None),
+        play(10, length="NaN"): ("wrong_type_length", TS_2330, 7, 10, None),
+        play(11, length="Infinity"): ("wrong_type_length", TS_2330, 7, 11, None),
+        play(12, sessionId=""): ("wrong_type_session_id", TS_2330, None, 12, 200.0),
+    }
+    got = {
+        r.line: (r.reason, r.ts, r.session_id, r.item_in_session, r.length)
+        for r in events_of(spark, list(lines)).collect()
+    }
+    assert got == lines
+
+
 def test_songplay_id_is_stable_and_32_hex(spark):
     a = logdata.plays(events_of(spark, [event()])).first().songplay_id
     b = logdata.plays(events_of(spark, [event(location="ignored by the id")])).first().songplay_id
