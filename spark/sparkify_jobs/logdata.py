@@ -76,7 +76,6 @@ def with_file_day(lines: DataFrame) -> DataFrame:
     )
 
 
-_PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": schemas.CORRUPT}
 _NUMBERS = {"ts": "long", "sessionId": "int", "itemInSession": "int", "length": "double"}
 _FITS = {"long": fits_long, "int": fits_int, "double": is_finite}
 _AS_TEXT = {"long": as_long, "int": as_int, "double": as_double}
@@ -93,7 +92,7 @@ def _event_fields() -> tuple[F.Column, dict[str, F.Column], dict[str, F.Column]]
     (parsing.py), so a wrong type is still named; that parse is evaluated only there."""
     t = F.col("_t")
     whole = t.isNotNull() & t[schemas.CORRUPT].isNull()
-    text = F.from_json("line", schemas.LOG_EVENT_JSON, _PERMISSIVE)
+    text = F.from_json("line", schemas.LOG_EVENT_JSON, schemas.PERMISSIVE)
     malformed = ~whole & (text.isNull() | text[schemas.CORRUPT].isNotNull())
     values: dict[str, F.Column] = {}
     given: dict[str, F.Column] = {}
@@ -116,7 +115,7 @@ def classify(lines: DataFrame) -> DataFrame:
     play's identity. Other pages (Home, Login, ...) need ts and sessionId only; their userId
     is legitimately empty for guests and logged-out visitors, and they never become plays.
     """
-    e = lines.withColumn("_t", F.from_json("line", schemas.LOG_EVENT_TYPED, _PERMISSIVE))
+    e = lines.withColumn("_t", F.from_json("line", schemas.LOG_EVENT_TYPED, schemas.PERMISSIVE))
     malformed, v, given = _event_fields()
     page, ts, sid, uid, item, length = (
         v[n] for n in ("page", "ts", "sessionId", "userId", "itemInSession", "length")

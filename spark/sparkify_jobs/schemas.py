@@ -3,7 +3,7 @@
 Raw JSON is judged by the text of its fields: Spark's JSON parser renders any scalar as its text
 for a string field, so a wrong type ("ts": "abc") stays visible and is quarantined by name
 instead of silently turning into NULL. Log events, the bulk of the input, are parsed with their
-numbers typed first and as text only where that parse rejects them (logdata._fields).
+numbers typed first and as text only where that parse rejects them (logdata._event_fields).
 """
 
 from pyspark.sql import types as T
@@ -11,6 +11,8 @@ from pyspark.sql import types as T
 from sparkify_jobs import graph
 
 CORRUPT = "_corrupt_record"
+# from_json options for raw lines: a line that does not parse is kept, its text in CORRUPT.
+PERMISSIVE = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
 
 
 def _strings(*names: str) -> T.StructType:

@@ -17,11 +17,7 @@ def parse_songs(lines: DataFrame) -> DataFrame:
     `reason` is NULL for a usable song row, else one of: empty_line, malformed_json,
     missing_song_id. Numeric fields of the wrong type become NULL (the song is still usable).
     """
-    j = F.from_json(
-        "line",
-        schemas.SONG_JSON,
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": schemas.CORRUPT},
-    )
+    j = F.from_json("line", schemas.SONG_JSON, schemas.PERMISSIVE)
     parsed = lines.withColumn("j", j)
     song_id = blank_to_null(F.col("j.song_id"))
     return parsed.select(
@@ -29,7 +25,7 @@ def parse_songs(lines: DataFrame) -> DataFrame:
         "line",
         first_failure(
             (F.trim("line") == "", "empty_line"),
-            (F.col("j").isNull() | F.col("j._corrupt_record").isNotNull(), "malformed_json"),
+            (F.col("j").isNull() | F.col(f"j.{schemas.CORRUPT}").isNotNull(), "malformed_json"),
             (song_id.isNull(), "missing_song_id"),
         ).alias("reason"),
         song_id.alias("song_id"),
