@@ -85,5 +85,5 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
         code = EXIT_FAILED
     finally:
         if own_session:
-            spark.stop()
+            session.stop(spark)
     return code

@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -92,7 +93,7 @@ class Run:
     )
     _songs: SongInput | None = None
     _logs: LogInput | None = None
-    _cached: list[DataFrame] = field(default_factory=list)
+    _releases: list[Callable[[], object]] = field(default_factory=list)
     # Users of this run's plays that its staged users lack (count, sample): set by users'
     # level check, which answers songplays' reference check too (see _users_reference).
     _play_users_missing: tuple[int, list[Any]] | None = None
@@ -124,9 +125,9 @@ class Run:
     def _persist(
         self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK
     ) -> DataFrame:
-        df = df.persist(level)
-        self._cached.append(df)
-        return df
+        kept, release = session.keep(df, level)
+        self._releases.append(release)
+        return kept
 
     def decide(self) -> dict[str, str | None]:
         """For each asset of the run, in order: None when it may be published, else why not. An
@@ -160,9 +161,9 @@ class Run:
         self.staging.publish(lambda rel: graph.writer_of(rel) in assets, lambda a: a in assets)
 
     def close(self, keep_staging: bool) -> None:
-        for df in self._cached:
-            df.unpersist()
-        self._cached.clear()
+        for release in self._releases:
+            release()
+        self._releases.clear()
         if not keep_staging:
             self.staging.discard()
 

@@ -337,6 +337,53 @@ def test_an_input_large_beside_the_heap_is_cached_on_disk_not_in_memory(spark):
     assert session.cache_level(spark, limit + 1) == StorageLevel.DISK_ONLY
 
 
+def test_what_a_run_keeps_in_memory_is_its_rows_and_is_let_go_at_release(spark):
+    # The test session's master is local: the driver's JVM runs every task.
+    df = spark.createDataFrame([(i, f"v{i}") for i in range(50)], "k int, v string")
+    persistent = spark.sparkContext._jsc.sc().getPersistentRDDs
+    before = persistent().size()
+    kept, release = session.keep(df.where("k % 2 = 0"), StorageLevel.MEMORY_AND_DISK)
+    assert kept.count() == 25 and sorted(r.k for r in kept.collect()) == list(range(0, 50, 2))
+    # Rows kept by a local checkpoint: the later queries plan over a leaf, not the columnar cache.
+    assert kept._jdf.queryExecution().logical().nodeName() == "LogicalRDD"
+    assert not kept.is_cached and persistent().size() == before + 1
+    release()
+    assert persistent().size() == before
+    # On disk (an input large beside the heap) it stays Spark's columnar cache, which a lost
+    # block can recompute.
+    cached, release = session.keep(df, StorageLevel.DISK_ONLY)
+    assert cached.is_cached and cached.storageLevel == StorageLevel.DISK_ONLY
+    release()
+    assert not cached.is_cached
+
+
+@pytest.mark.parametrize(
+    ("master", "in_driver"),
+    [
+        ("local", True),
+        ("local[2]", True),
+        ("local[*]", True),
+        ("local[4,2]", True),
+        ("local-cluster[2,1,1024]", False),
+        ("yarn", False),
+        ("spark://host:7077", False),
+    ],
+)
+def test_rows_are_kept_as_a_local_checkpoint_only_where_tasks_run_in_the_driver(master, in_driver):
+    # Elsewhere an executor lost with its blocks would fail the run: a checkpoint has no lineage.
+    assert session.tasks_run_in_driver(master) is in_driver
+
+
+def test_shuffle_partitions_follow_the_input_size_up_to_two_per_core():
+    mib = 2**20
+    assert session.shuffle_partitions(0, 2) == 1
+    assert session.shuffle_partitions(2 * mib, 2) == 1  # a day of events: one task a stage
+    assert session.shuffle_partitions(31 * mib, 2) == 2  # two weeks: both cores
+    assert session.shuffle_partitions(2**30, 2) == 4
+    assert session.shuffle_partitions(2**30, 16) == 32  # 1 GiB at 16 MiB each
+    assert session.shuffle_partitions(4 * 2**30, 16) == 32  # two per core at most
+
+
 def test_expressions_are_compiled_from_a_smaller_input_when_the_jit_has_no_c2(spark):
     # conftest starts the driver as the local EMR starts its drivers: C1 only.
     assert session.jit_stops_at_c1(spark)
