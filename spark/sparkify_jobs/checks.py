@@ -191,33 +191,58 @@ def key_checks(asset: str, table: str, key: str, p: Profile) -> list[Check]:
     ]
 
 
-def count_and_sample(df: DataFrame, col: str) -> tuple[int, list[Any]]:
-    """How many rows, and the smallest few values of `col`, in one job."""
-    return counts_and_samples(df, col)["all"]
-
-
-def counts_and_samples(
-    df: DataFrame, col: str, **subsets: Column
-) -> dict[str, tuple[int, list[Any]]]:
-    """How many rows, and the smallest few values of `col`, of all of `df` ("all") and of each
-    named subset of its rows, in one job."""
-    conds = {"all": F.lit(True), **subsets}
-    row = df.agg(
-        *(
-            agg
-            for name, cond in conds.items()
-            for agg in (
-                F.count(F.when(cond, F.lit(1))).alias(f"{name}_n"),
-                F.slice(
-                    F.sort_array(F.collect_list(F.when(cond, F.col(col)))), 1, SAMPLE_SIZE
-                ).alias(f"{name}_sample"),
-            )
+def _counts_and_samples_aggs(col: str, conds: dict[str, Column]) -> list[Column]:
+    return [
+        agg
+        for name, cond in conds.items()
+        for agg in (
+            F.count(F.when(cond, F.lit(1))).alias(f"{name}_n"),
+            F.slice(F.sort_array(F.collect_list(F.when(cond, F.col(col)))), 1, SAMPLE_SIZE).alias(
+                f"{name}_sample"
+            ),
         )
-    ).first()
+    ]
+
+
+def _counts_and_samples_of(row: Any, conds: dict[str, Column]) -> dict[str, tuple[int, list[Any]]]:
     return {
         name: (int(row[f"{name}_n"]), list(row[f"{name}_sample"] or [])) if row else (0, [])
         for name in conds
     }
+
+
+def count_and_sample(df: DataFrame, col: str) -> tuple[int, list[Any]]:
+    """How many rows, and the smallest few values of `col`, in one job."""
+    conds = {"all": F.lit(True)}
+    row = df.agg(*_counts_and_samples_aggs(col, conds)).first()
+    return _counts_and_samples_of(row, conds)["all"]
+
+
+class ObservedCounts:
+    """How many of the rows `where` selects, and of each named subset of those, and the
+    smallest few values of `col` (as `count_and_sample`), measured by the write of a table whose
+    plan passes the rows (before it filters them out) instead of a job of its own. As with
+    `Audit`, `apply` must go into the write's last stage (no shuffle after it), whose metric
+    updates Spark applies once per partition."""
+
+    def __init__(self, col: str, where: Column, **subsets: Column):
+        self.col, self.where = col, where
+        self.conds = {"all": F.lit(True), **subsets}
+        self._obs: Observation | None = None
+
+    def apply(self, df: DataFrame) -> DataFrame:
+        self._obs = Observation()
+        conds = {name: self.where & cond for name, cond in self.conds.items()}
+        metrics = F.struct(*_counts_and_samples_aggs(self.col, conds))
+        return df.observe(self._obs, F.to_json(metrics).alias("metrics"))
+
+    def result(self) -> dict[str, tuple[int, list[Any]]]:
+        """After the write; read with one py4j call, as `Audit.profile`."""
+        if self._obs is None:
+            raise RuntimeError("ObservedCounts.result before any write applied it")
+        return _counts_and_samples_of(
+            json.loads(self._obs._jo.getAsJava().get("metrics")), self.conds
+        )
 
 
 def references(

@@ -37,8 +37,8 @@ from sparkify_jobs.args import Args
 from sparkify_jobs.checks import (
     Audit,
     Check,
+    ObservedCounts,
     check,
-    counts_and_samples,
     key_checks,
     quarantine_share,
     references,
@@ -555,12 +555,13 @@ class Run:
             current = users.latest(everything)
         current = self._persist(current)
         self.staging.table(current, lake.USER_CURRENT, sort_by=("user_id",))
-        # 3. users: a projection of the new user_current, checked against the plays themselves.
-        df = current.select(*users.COLUMNS)
+        # 3. users: a projection of the new user_current, checked against the plays themselves
+        #    by its own write.
+        df, level = self._level_checked(current, logs)
         audit = Audit("user_id", users.COLUMNS)
         self.staging.table(df, "users", sort_by=("user_id",), audit=audit)
         p = audit.profile()
-        rep.checks = [*key_checks("users", "users", "user_id", p), self._level_check(current, logs)]
+        rep.checks = [*key_checks("users", "users", "user_id", p), self._level_check(level)]
         rep.table_rows = p.rows.get((), 0)
         self._per_day(
             rep,
@@ -580,11 +581,15 @@ class Run:
         )
         return rep
 
-    def _level_check(self, current: DataFrame, logs: LogInput) -> Check:
-        """`users.level matches latest play`: recomputed from this run's plays alone (not from
-        the state the merge used), each user's latest play of the run's days must be the user's
-        current row, or older than it; and where it is the current row, level must agree. A lost
-        update (another writer's state swapped in over this one) fails here."""
+    def _level_checked(
+        self, current: DataFrame, logs: LogInput
+    ) -> tuple[DataFrame, ObservedCounts]:
+        """users' rows from `current`, and `users.level matches latest play` measured on their
+        way to the file (the write's last stage, no job of its own). Recomputed from this run's
+        plays alone (not from the state the merge used), each user's latest play of the run's
+        days must be the user's current row, or older than it; and where it is the current row,
+        level must agree. A lost update (another writer's state swapped in over this one) fails
+        here. A play's user with no current row is missing: counted, never written."""
         latest = (
             logs.plays.groupBy("user_id")
             .agg(F.max(F.struct(*users.ORDER, "level")).alias("_p"))
@@ -594,20 +599,19 @@ class Run:
                 F.col("_p.level").alias("_level"),
             )
         )
-        cur = current.select("user_id", F.struct(*users.ORDER).alias("_c"), "level")
+        cur = current.select(*users.COLUMNS, F.struct(*users.ORDER).alias("_c"))
         # Sort-merge, not broadcast: a broadcast would cost a Spark job of its own.
-        cur = cur.hint("merge")
-        missing = F.col("_c").isNull()
-        bad = (
-            latest.join(cur, "user_id", "left")
-            .where(
-                missing
-                | (F.col("_c") < F.col("_k"))
-                | ((F.col("_c") == F.col("_k")) & ~F.col("level").eqNullSafe(F.col("_level")))
-            )
-            .select("user_id", missing.alias("_missing"))
+        joined = cur.hint("merge").join(latest, "user_id", "full")
+        played, missing = F.col("_k").isNotNull(), F.col("_c").isNull()
+        c, k = F.col("_c"), F.col("_k")
+        bad = played & (
+            missing | (c < k) | ((c == k) & ~F.col("level").eqNullSafe(F.col("_level")))
         )
-        got = counts_and_samples(bad, "user_id", missing=F.col("_missing"))
+        level = ObservedCounts("user_id", bad, missing=missing)
+        return level.apply(joined).where(~missing).select(*users.COLUMNS), level
+
+    def _level_check(self, level: ObservedCounts) -> Check:
+        got = level.result()
         n, sample = got["all"]
         self._play_users_missing = got["missing"]
         return check(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import read_table, rows, write_lines
+from pyspark.sql import functions as F
 
 from sparkify_jobs import runner, schemas
 
@@ -227,6 +228,34 @@ def test_a_user_lost_by_users_fails_both_checks(spark, job, raw, tmp_path, monke
     assert orphans["failing_count"] == 1 and orphans["sample"] == [2]
     assert orphans["message"].startswith("some plays' users are not in users")
     assert failed["users.level matches latest play"]["sample"] == [2]
+    assert not (lake / "users").exists() and not (lake / "songplays").exists()
+
+
+def test_a_users_state_with_another_level_fails_the_level_check_alone(
+    spark, job, raw, tmp_path, monkeypatch
+):
+    """users' level check is measured by the users write itself: a current row that is the
+    user's latest play with another level (another writer's state) fails it, names the user,
+    and publishes nothing; the user is still in users, so songplays' reference passes."""
+    lake = tmp_path / "lake"
+    assert job("songs,artists", raw, lake)[0] == 0
+    latest = runner.users.latest
+
+    def other_level(state):
+        cur = latest(state)
+        return cur.withColumn(
+            "level", F.when(F.col("user_id") == 2, "free").otherwise(F.col("level"))
+        )
+
+    monkeypatch.setattr(runner.users, "latest", other_level)
+    code, report = job("users,songplays", raw, lake, "2018-11-10", "2018-11-11")
+    assert code == 3 and report["status"] == "check_failed"
+    failed = {c["name"]: c for c in report["failed_checks"]}
+    assert set(failed) == {"users.level matches latest play"}
+    level = failed["users.level matches latest play"]
+    assert level["failing_count"] == 1 and level["sample"] == [2]
+    assert "re-run users for these days" in level["message"]
+    assert report["assets"]["users"]["table_rows"] == 2  # users 1 and 2 played on the 10th
     assert not (lake / "users").exists() and not (lake / "songplays").exists()
 
 
