@@ -13,7 +13,7 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from sparkify_jobs import schemas
+from sparkify_jobs import schemas, sources
 from sparkify_jobs.parsing import (
     as_double,
     as_int,
@@ -221,7 +221,7 @@ def resolve_identities(
         affected = [r[0] for r in clashing_ids(line_copies(events)).collect() if r[0]]
     if not affected:
         return events, 0
-    ids = events.sparkSession.createDataFrame([(i,) for i in affected], "songplay_id string")
+    ids = sources.values(events.sparkSession, "songplay_id", affected)
     marked = events.join(F.broadcast(ids.withColumn("_aff", F.lit(True))), "songplay_id", "left")
     is_aff = good_play & F.coalesce(F.col("_aff"), F.lit(False))
     same_line = Window.partitionBy("songplay_id", "line").orderBy("source_file")

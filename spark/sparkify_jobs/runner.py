@@ -123,9 +123,11 @@ class Run:
         return self.location(f"{lake.STAGING}/{self.run_id}")
 
     def _persist(
-        self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK
+        self, df: DataFrame, level: StorageLevel = StorageLevel.MEMORY_AND_DISK, rows: bool = True
     ) -> DataFrame:
-        kept, release = session.keep(df, level)
+        """Keeps `df` for the rest of the run (session.keep); `rows=False` for a frame of any
+        size, which stays Spark's columnar cache (compressed, spilled by the block)."""
+        kept, release = session.keep(df, level, rows)
         self._releases.append(release)
         return kept
 
@@ -498,7 +500,7 @@ class Run:
         }
         days = {d for d in parts if d not in exclude}
         if not days:
-            return self.spark.createDataFrame([], schemas.USER_LATEST), set()
+            return sources.no_rows(self.spark, schemas.USER_LATEST), set()
         paths = [parts[d] for d in sorted(days)]
         reader = self.spark.read.schema(schemas.USER_LATEST).option("basePath", uri)
         return reader.parquet(*paths), days

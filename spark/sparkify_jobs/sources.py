@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
-LINES_SCHEMA = "source_file string, line string"
+LINES_SCHEMA = T.StructType(
+    [T.StructField("source_file", T.StringType()), T.StructField("line", T.StringType())]
+)
+
+
+def no_rows(spark: SparkSession, schema: T.StructType) -> DataFrame:
+    """An empty frame of `schema`, made in the JVM alone. pyspark's createDataFrame of a list
+    reaches the JVM through a Python worker: a full build, which needs none otherwise, waited
+    about a second for one to start (its first users state is the union of nothing
+    published and the run's days)."""
+    return spark.range(0).select(
+        *(F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields)
+    )
+
+
+def values(spark: SparkSession, name: str, items: list[str]) -> DataFrame:
+    """(name string) with one row per item, made in the JVM alone (see `no_rows`)."""
+    return spark.range(1).select(F.explode(F.array(*(F.lit(i) for i in items))).alias(name))
 
 
 def _with_source(text: DataFrame) -> DataFrame:
@@ -16,7 +34,7 @@ def _with_source(text: DataFrame) -> DataFrame:
 def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     """(source_file, line) for every line of the given files; an empty frame for none."""
     if not files:
-        return spark.createDataFrame([], LINES_SCHEMA)
+        return no_rows(spark, LINES_SCHEMA)
     return _with_source(spark.read.text(files))
 
 
@@ -41,7 +59,7 @@ def read_glob_lines(spark: SparkSession, glob: str) -> tuple[DataFrame, int, int
     except AnalysisException as e:
         if "PATH_NOT_FOUND" not in str(e) and "Path does not exist" not in str(e):
             raise
-        return spark.createDataFrame([], LINES_SCHEMA), 0, 0
+        return no_rows(spark, LINES_SCHEMA), 0, 0
     finally:
         if local:
             spark.conf.set(_DISCOVERY_THRESHOLD, before)

@@ -37,7 +37,17 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sparkify_jobs import artists, graph, lake, schemas, songplays, songs, time_table, users
+from sparkify_jobs import (
+    artists,
+    graph,
+    lake,
+    schemas,
+    songplays,
+    songs,
+    sources,
+    time_table,
+    users,
+)
 from sparkify_jobs.args import WarehouseArgs
 from sparkify_jobs.checks import Check, check, profile
 from sparkify_jobs.errors import JobInputError
@@ -428,7 +438,7 @@ def _days(run: Run, asset: str, rel: str, schema: Any, day_dir: Callable[[date],
             "these days first; nothing was loaded"
         )
     if not paths:
-        return run.spark.createDataFrame([], schema)
+        return sources.no_rows(run.spark, schema)
     return run.spark.read.schema(schema).option("basePath", base).parquet(*paths)
 
 
@@ -743,7 +753,8 @@ def _catalog(
     run: Run, w: Load, asset: str, lake_asset: str, table: str, schema: Any, columns: Sequence[str]
 ) -> AssetReport:
     t = TABLES[table]
-    df = run._persist(_whole(run, lake_asset, lake_asset, schema).select(*columns))
+    # A lake table of any size: Spark's columnar cache, not rows (session.keep).
+    df = run._persist(_whole(run, lake_asset, lake_asset, schema).select(*columns), rows=False)
     p = profile(df, t.key, columns)
     rep = AssetReport()
     rep.rows = rep.table_rows = p.rows.get((), 0)
@@ -778,7 +789,9 @@ def _warehouse_users(run: Run, w: Load) -> AssetReport:
     t = TABLES["users"]
     latest = _days(run, "users", lake.USER_LATEST, schemas.USER_LATEST, lake.iso_day_dir)
     per_day = profile(latest, "user_id", users.CURRENT_COLUMNS, by=("day",))
-    df = run._persist(_whole(run, "users", "users", schemas.USERS).select(*users.COLUMNS))
+    df = run._persist(
+        _whole(run, "users", "users", schemas.USERS).select(*users.COLUMNS), rows=False
+    )
     p = profile(df, "user_id", users.COLUMNS)
     rep = AssetReport()
     _per_day(run, rep, per_day, lambda k: date.fromisoformat(k[0]))
@@ -795,7 +808,7 @@ def _daily(
     run: Run, w: Load, asset: str, rel: str, schema: Any, columns: Sequence[str], key: str
 ) -> tuple[AssetReport, Staged, DataFrame]:
     t = TABLES[rel]
-    df = run._persist(_days(run, rel, rel, schema, lake.ymd_dir))
+    df = run._persist(_days(run, rel, rel, schema, lake.ymd_dir), rows=False)
     p = profile(df, key, columns, by=_YMD)
     rep = AssetReport()
     expected = _per_day(run, rep, p, lambda k: date(*k))

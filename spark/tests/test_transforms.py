@@ -15,6 +15,7 @@ from sparkify_jobs import (
     songdata,
     songplays,
     songs,
+    sources,
     time_table,
     users,
 )
@@ -355,6 +356,10 @@ def test_what_a_run_keeps_in_memory_is_its_rows_and_is_let_go_at_release(spark):
     assert cached.is_cached and cached.storageLevel == StorageLevel.DISK_ONLY
     release()
     assert not cached.is_cached
+    # So does a frame of any size (a whole lake table the warehouse loads).
+    cached, release = session.keep(df, StorageLevel.MEMORY_AND_DISK, rows=False)
+    assert cached.is_cached and cached.storageLevel == StorageLevel.MEMORY_AND_DISK
+    release()
 
 
 @pytest.mark.parametrize(
@@ -372,6 +377,21 @@ def test_what_a_run_keeps_in_memory_is_its_rows_and_is_let_go_at_release(spark):
 def test_rows_are_kept_as_a_local_checkpoint_only_where_tasks_run_in_the_driver(master, in_driver):
     # Elsewhere an executor lost with its blocks would fail the run: a checkpoint has no lineage.
     assert session.tasks_run_in_driver(master) is in_driver
+
+
+def test_frames_made_from_nothing_need_no_python_worker(spark):
+    # createDataFrame of a list is an RDD of the Python side's rows: its first job waits for a
+    # Python worker to start. These are planned in the JVM alone.
+    empty = sources.no_rows(spark, schemas.USER_LATEST)
+    assert [(f.name, f.dataType) for f in empty.schema.fields] == [
+        (f.name, f.dataType) for f in schemas.USER_LATEST.fields
+    ]
+    assert empty.count() == 0
+    ids = sources.values(spark, "songplay_id", ["b", "a", "b"])
+    assert ids.schema.simpleString() == "struct<songplay_id:string>"
+    assert sorted(r[0] for r in ids.collect()) == ["a", "b", "b"]
+    for df in (empty, ids, sources.read_lines(spark, [])):
+        assert "ExistingRDD" not in df._jdf.queryExecution().executedPlan().toString()
 
 
 def test_shuffle_partitions_follow_the_input_size_up_to_two_per_core():
