@@ -178,15 +178,15 @@ def keep(
     """`df`, kept where it was first computed for the later queries of the run, and how to let
     it go.
 
-    Where the tasks run in the driver, the level allows memory (the input is small beside the
-    heap, `cache_level`) and the caller knows the frame to be of a run's size (`rows`: not a
-    whole lake table the warehouse loads, whose rows could outgrow the heap where its columnar
-    cache would not), kept as the rows themselves
-    (a local checkpoint): building and scanning Spark's columnar cache cost more CPU than the
-    queries that read it back on a run's sizes (its encoders hash every value of every column,
-    and each scan decodes the batches again), and the later queries plan over a leaf instead of
-    the whole parse. A local checkpoint cannot be recomputed once computed, so on a cluster,
-    where an executor and its blocks can be lost, and on disk, the columnar cache stays."""
+    As its rows (a local checkpoint) where the tasks run in the driver, the level allows memory
+    (the input is small beside the heap, `cache_level`) and the caller knows the frame to be of
+    a run's size (`rows`; not a whole lake table the warehouse loads, whose rows could outgrow
+    the heap where its columnar cache would not). Building and scanning Spark's columnar cache
+    cost more CPU than the queries that read it back on a run's sizes (its encoders hash every
+    value of every column, and each scan decodes the batches again), and the later queries plan
+    over a leaf instead of the whole parse. A local checkpoint cannot be recomputed once
+    computed, so on a cluster, where an executor and its blocks can be lost, and on disk, the
+    columnar cache stays."""
     if rows and level.useMemory and tasks_run_in_driver(df.sparkSession.sparkContext.master):
         kept = df.localCheckpoint(eager=False)
         rdd = kept._jdf.queryExecution().logical().rdd()

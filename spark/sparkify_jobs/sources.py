@@ -24,6 +24,8 @@ def no_rows(spark: SparkSession, schema: T.StructType) -> DataFrame:
 
 def values(spark: SparkSession, name: str, items: list[str]) -> DataFrame:
     """(name string) with one row per item, made in the JVM alone (see `no_rows`)."""
+    if not items:
+        return no_rows(spark, T.StructType([T.StructField(name, T.StringType())]))
     return spark.range(1).select(F.explode(F.array(*(F.lit(i) for i in items))).alias(name))
 
 

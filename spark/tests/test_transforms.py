@@ -390,6 +390,8 @@ def test_frames_made_from_nothing_need_no_python_worker(spark):
     ids = sources.values(spark, "songplay_id", ["b", "a", "b"])
     assert ids.schema.simpleString() == "struct<songplay_id:string>"
     assert sorted(r[0] for r in ids.collect()) == ["a", "b", "b"]
+    none = sources.values(spark, "songplay_id", [])
+    assert none.schema.simpleString() == "struct<songplay_id:string>" and none.count() == 0
     for df in (empty, ids, sources.read_lines(spark, [])):
         assert "ExistingRDD" not in df._jdf.queryExecution().executedPlan().toString()
 
