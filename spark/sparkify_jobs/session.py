@@ -153,7 +153,7 @@ def cache_level(spark: SparkSession, input_bytes: int) -> StorageLevel:
     driver out of heap while the estimate said 180 MiB of 434 were used, and falling back to
     disk never came. On disk the blocks are written batch by batch and read back from the
     page cache. In memory, where tasks run in the driver, means the rows themselves (`keep`):
-    larger than the compressed columns (the 14-day build's peak RSS ×1.24 the monolith's), but
+    larger than the compressed columns (the 14-day build's peak RSS 1.24 times the monolith's), but
     sized object by object by Spark, so a block that does not fit goes to disk."""
     heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
     if input_bytes <= heap // IN_MEMORY_CACHE_HEAP_SHARE:
