@@ -16,17 +16,20 @@ def no_rows(spark: SparkSession, schema: T.StructType) -> DataFrame:
     """An empty frame of `schema`, made in the JVM alone. pyspark's createDataFrame of a list
     reaches the JVM through a Python worker: a full build, which needs none otherwise, waited
     about a second for one to start (its first users state is the union of nothing
-    published and the run's days)."""
-    return spark.range(0).select(
-        *(F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields)
-    )
+    published and the run's days). Not `spark.range(0)` either: the first typed Dataset of a
+    session starts Scala's runtime reflection for its encoder, 0.7-1 s measured on this
+    machine's full build; the empty DataFrame is untyped."""
+    empty = DataFrame(spark._jsparkSession.emptyDataFrame(), spark)
+    return empty.select(*(F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields))
 
 
 def values(spark: SparkSession, name: str, items: list[str]) -> DataFrame:
     """(name string) with one row per item, made in the JVM alone (see `no_rows`)."""
     if not items:
         return no_rows(spark, T.StructType([T.StructField(name, T.StringType())]))
-    return spark.range(1).select(F.explode(F.array(*(F.lit(i) for i in items))).alias(name))
+    # One row of no columns, untyped (SQL's SELECT without FROM), exploded into the items.
+    one = spark.sql("SELECT 1 AS _one")
+    return one.select(F.explode(F.array(*(F.lit(i) for i in items))).alias(name))
 
 
 def _with_source(text: DataFrame) -> DataFrame:

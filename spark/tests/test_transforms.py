@@ -394,6 +394,8 @@ def test_frames_made_from_nothing_need_no_python_worker(spark):
     assert none.schema.simpleString() == "struct<songplay_id:string>" and none.count() == 0
     for df in (empty, ids, sources.read_lines(spark, [])):
         assert "ExistingRDD" not in df._jdf.queryExecution().executedPlan().toString()
+        # Nor a typed Dataset (spark.range): its encoder's first use costs about a second.
+        assert "Range" not in df._jdf.queryExecution().analyzed().toString()
 
 
 def test_shuffle_partitions_follow_the_input_size_up_to_two_per_core():
