@@ -328,6 +328,31 @@ def test_audit_of_a_write_finds_what_profile_finds(spark, tmp_path, by):
     assert Audit("k", ("k", "v")).profile().rows == {}
 
 
+def test_a_partitioned_write_spreads_over_the_cores_and_writes_one_file_a_partition(
+    spark, tmp_path
+):
+    from sparkify_jobs import lake
+
+    cores = spark.sparkContext.defaultParallelism
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "1")  # as a small input tunes it
+    try:
+        # Partitions beyond the input's tasks are spread over the cores, never more tasks
+        # than partitions; what the input's size asks stays the floor.
+        assert lake.write_tasks(spark, 46) == cores
+        assert lake.write_tasks(spark, 1) == 1 and lake.write_tasks(spark, None) == cores
+        df = spark.createDataFrame([(i, 2000 + i % 6) for i in range(60)], "id int, year int")
+        lake.write_parquet(df, str(tmp_path / "t"), ("year",), ("id",), partitions=6)
+    finally:
+        spark.conf.set(key, before)
+    assert lake.write_tasks(spark, 1) == int(before)
+    years = sorted(p for p in (tmp_path / "t").iterdir() if p.is_dir())
+    assert [p.name for p in years] == [f"year={y}" for y in range(2000, 2006)]
+    assert all(len(list(p.glob("*.parquet"))) == 1 for p in years)
+    assert spark.read.parquet(str(tmp_path / "t")).count() == 60
+
+
 def test_an_input_large_beside_the_heap_is_cached_on_disk_not_in_memory(spark):
     # Spark undercounts a cached columnar block's heap: a large input cached in memory ran a
     # 1 GiB driver out of heap instead of falling back to disk.
