@@ -141,3 +141,5 @@ def test_spark_submit_with_zipped_package(tmp_path):
         "year=2002",
     ]
     assert not list(report.parent.glob(".*.crc"))
+    # A local lake holds the table files alone: no Hadoop checksum file beside each.
+    assert list(lake.rglob("*.parquet")) and not list(lake.rglob("*.crc"))
