@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
 
     started = datetime.now(timezone.utc)
     own_session = spark is None
-    spark = session.create() if own_session else session.configure(spark)
+    if own_session:
+        spark = session.create([args.raw_uri, args.lake_uri, args.report_uri])
+    else:
+        spark = session.configure(spark)
     run = Run(spark, args)
     status, code, error, keep = "succeeded", EXIT_OK, None, False
     try:

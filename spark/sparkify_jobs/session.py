@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from py4j.java_gateway import JavaClass, JavaMember
@@ -73,26 +73,35 @@ def stop(spark: SparkSession) -> None:
             threading.Thread(target=server.shutdown, daemon=True).start()
 
 
-# A local lake is written through Hadoop's raw local filesystem, not its checksummed one: no
-# `.crc` file beside each file written. Readers of the lake (Spark, pyarrow, DuckDB) never check
-# them, and each is one more file to create and, without Hadoop's native library, one more
-# `chmod` process forked: the 14-day full build wrote 96 of them beside 97 files. Uncached,
-# because spark-submit has often made the checksummed one already (--py-files), and Hadoop
-# caches a filesystem per scheme whatever the configuration asking. S3 is not concerned.
+# A local job (its input, lake and report all on the local filesystem) writes through
+# Hadoop's raw local filesystem, not its checksummed one: no `.crc` file beside each file
+# written. Readers of the lake (Spark, pyarrow, DuckDB) never check them, and each is one more
+# file to create and, without Hadoop's native library, one more `chmod` process forked: the
+# 14-day full build wrote 96 of them beside 97 files. Uncached, because spark-submit has often
+# made the checksummed one already (--py-files), and Hadoop caches a filesystem per scheme
+# whatever the configuration asking. Only where nothing goes to S3: S3A buffers its uploads
+# through `FileSystem.getLocal`, which casts to the checksummed class (so do SparkContext's
+# RDD file readers, which the jobs do not use).
 LOCAL_FS_IMPL = {
     "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
     "spark.hadoop.fs.file.impl.disable.cache": "true",
 }
 
 
-def create() -> SparkSession:
+def create(uris: Sequence[str] = ()) -> SparkSession:
+    """The job's session; `uris`: every location it reads or writes (see LOCAL_FS_IMPL)."""
     builder = SparkSession.builder.appName("sparkify-lake").config(
         "spark.sql.session.timeZone", "UTC"
     )
-    submitted = SparkConf()
-    if not any(submitted.contains(k) for k in LOCAL_FS_IMPL):  # the submitter's --conf wins
-        builder = builder.config(map=LOCAL_FS_IMPL)
-    return configure(builder.getOrCreate())
+    return configure(builder.config(map=local_fs_settings(uris, SparkConf())).getOrCreate())
+
+
+def local_fs_settings(uris: Sequence[str], submitted: SparkConf) -> dict[str, str]:
+    """LOCAL_FS_IMPL where every one of `uris` is local and the submitter set neither."""
+    local = bool(uris) and all(u.startswith("file:") for u in uris)
+    if not local or any(submitted.contains(k) for k in LOCAL_FS_IMPL):
+        return {}
+    return dict(LOCAL_FS_IMPL)
 
 
 # Below this much input a query's fixed costs dominate: fewer partitions, no adaptive

@@ -423,6 +423,20 @@ def test_frames_made_from_nothing_need_no_python_worker(spark):
         assert "Range" not in df._jdf.queryExecution().analyzed().toString()
 
 
+def test_only_a_job_wholly_on_the_local_filesystem_writes_without_checksum_files():
+    from pyspark import SparkConf
+
+    here = ["file:/raw", "file:/lake", "file:/lake/_reports/r.json"]
+    assert session.local_fs_settings(here, SparkConf()) == session.LOCAL_FS_IMPL
+    # S3A buffers uploads through the checksummed local filesystem: not with an S3 location.
+    assert session.local_fs_settings([*here[:2], "s3a://b/r.json"], SparkConf()) == {}
+    assert session.local_fs_settings(["s3a://b/raw", *here[1:]], SparkConf()) == {}
+    assert session.local_fs_settings([], SparkConf()) == {}
+    # The submitter's --conf wins.
+    mine = SparkConf().set("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.LocalFileSystem")
+    assert session.local_fs_settings(here, mine) == {}
+
+
 def test_shuffle_partitions_follow_the_input_size_up_to_two_per_core():
     mib = 2**20
     assert session.shuffle_partitions(0, 2) == 1
