@@ -130,6 +130,17 @@ function getPageSize(): number {
   return pageSize;
 }
 
+/** Parent and child within this share of each other's RSS, same name: one image (treeRss). */
+const SAME_IMAGE_RSS_SHARE = 0.05;
+
+function isParentImage(
+  child: { name: string; rss: number },
+  parent: { name: string; rss: number } | undefined,
+): boolean {
+  if (!parent || parent.name !== child.name || parent.rss === 0) return false;
+  return Math.abs(child.rss - parent.rss) <= SAME_IMAGE_RSS_SHARE * parent.rss;
+}
+
 /**
  * RSS of `root` and its descendants, from /proc. spark-submit is a shell script that execs a JVM,
  * which starts a Python driver: ru_maxrss (what /usr/bin/time reports) would give only the largest
@@ -143,17 +154,6 @@ function getPageSize(): number {
  * Such a child has its parent's name and, within what the parent allocated between the two
  * reads of /proc, its resident size.
  */
-/** Parent and child within this share of each other's RSS, same name: one image (treeRss). */
-const SAME_IMAGE_RSS_SHARE = 0.05;
-
-function isParentImage(
-  child: { name: string; rss: number },
-  parent: { name: string; rss: number } | undefined,
-): boolean {
-  if (!parent || parent.name !== child.name || parent.rss === 0) return false;
-  return Math.abs(child.rss - parent.rss) <= SAME_IMAGE_RSS_SHARE * parent.rss;
-}
-
 function treeRss(root: number): number | null {
   let entries: string[];
   try {
